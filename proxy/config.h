@@ -1,0 +1,97 @@
+// The JSON configuration (SPEC.md, "Configuration"), parsed and validated.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace imapfront {
+
+// A resolved "host:port" ("127.0.0.1:993", "[::1]:993", "mail.internal:143").
+struct SocketAddress {
+  std::string text;  // as written in the config
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+
+  const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&addr); }
+};
+
+struct Limits {
+  double handshake_timeout = 10;
+  double idle_timeout = 1860;
+  double max_lifetime = 86400;
+  double lifetime_grace = 60;
+  double shutdown_grace = 30;
+  double backend_connect_timeout = 5;
+  double close_timeout = 5;
+  uint64_t max_connections = 10000;
+  uint64_t max_connections_per_ip = 0;
+  uint64_t max_line_bytes = 65536;
+  uint64_t max_literal_bytes = 67108864;
+  uint64_t buffer_bytes = 262144;
+};
+
+enum class ListenerMode { kImplicitTls, kStartTls };
+enum class LiteralPlus { kPass, kEmulate };
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+struct CertificateConfig {
+  std::string cert;
+  std::string key;
+  std::vector<std::string> names;
+};
+
+struct ListenerConfig {
+  std::string name;
+  SocketAddress listen;
+  ListenerMode mode = ListenerMode::kImplicitTls;
+};
+
+struct RouteConfig {
+  std::string name;
+  std::optional<std::vector<std::string>> sni;        // absent: any
+  std::optional<std::vector<std::string>> listeners;  // absent: any
+  std::vector<SocketAddress> backends;
+  LiteralPlus literal_plus = LiteralPlus::kPass;
+  Limits limits;  // the global limits with this route's overrides applied
+};
+
+struct Config {
+  std::string path;  // the file it came from
+  unsigned workers = 0;  // as configured; 0 = one per core
+  std::optional<SocketAddress> stats_listen = std::nullopt;  // null: disabled
+  LogLevel log_level = LogLevel::kInfo;
+  std::string access_log = "-";
+  std::string tls_min_version = "1.2";
+  std::vector<CertificateConfig> certificates;
+  std::vector<ListenerConfig> listeners;
+  std::vector<RouteConfig> routes;
+  Limits limits;
+
+  // The first route that serves a connection on |listener| with SNI
+  // |server_name| ("" when the client sent none), or null.
+  const RouteConfig* SelectRoute(std::string_view listener, std::string_view server_name) const;
+};
+
+struct ConfigResult {
+  std::shared_ptr<const Config> config;  // null when there are errors
+  std::vector<std::string> errors;       // "FILE: JSON.PATH: reason", one per problem
+};
+
+// Parses |text| as the config file named |path| (used in messages).
+ConfigResult ParseConfig(std::string_view text, const std::string& path);
+// Reads and parses the file at |path|.
+ConfigResult LoadConfig(const std::string& path);
+
+// Parses "host:port" / "[v6]:port"; hosts that are not IP literals are
+// resolved (first address). On failure returns nullopt and sets |error|.
+std::optional<SocketAddress> ParseSocketAddress(std::string_view text, bool resolve_names,
+                                                std::string* error);
+
+}  // namespace imapfront

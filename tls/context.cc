@@ -1,0 +1,124 @@
+#include "tls/context.h"
+
+#include <algorithm>
+
+namespace imapfront::tls {
+namespace {
+
+// TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are
+// fixed by BoringSSL and all modern.
+constexpr char kCipherList[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+bool NameMatches(std::string_view pattern, std::string_view name) {
+  auto equal_nocase = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return (x | 0x20) == (y | 0x20);
+           });
+  };
+  if (pattern.starts_with("*.")) {
+    // "*.example.com" matches exactly one more label: "a.example.com".
+    size_t dot = name.find('.');
+    return dot != std::string_view::npos && dot > 0 &&
+           equal_nocase(pattern.substr(1), name.substr(dot));
+  }
+  return equal_nocase(pattern, name);
+}
+
+}  // namespace
+
+std::string TakeErrorString(std::string_view fallback) {
+  uint32_t code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return std::string(fallback);
+  char buf[256];
+  ERR_error_string_n(code, buf, sizeof(buf));
+  return buf;
+}
+
+std::string LibraryVersion() {
+  return std::string(OpenSSL_version(OPENSSL_VERSION)) + " (API " +
+         std::to_string(BORINGSSL_API_VERSION) + ")";
+}
+
+std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& options,
+                                                           std::vector<std::string>* errors) {
+  size_t errors_before = errors->size();
+  auto result = std::shared_ptr<ServerContext>(new ServerContext());
+  uint16_t min_version = TLS1_2_VERSION;
+  if (options.min_version == "1.3") {
+    min_version = TLS1_3_VERSION;
+  } else if (options.min_version != "1.2") {
+    errors->push_back("tls.min_version: \"" + options.min_version +
+                      "\" is not one of \"1.2\", \"1.3\"");
+  }
+  if (options.certificates.empty()) errors->push_back("tls.certificates: at least one is needed");
+  for (size_t i = 0; i < options.certificates.size(); ++i) {
+    const CertificateSpec& spec = options.certificates[i];
+    const std::string where = "tls.certificates[" + std::to_string(i) + "]";
+    bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
+    if (!ctx) {
+      errors->push_back(where + ": " + TakeErrorString("out of memory"));
+      continue;
+    }
+    SSL_CTX_set_min_proto_version(ctx.get(), min_version);
+    SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION);
+    SSL_CTX_set_strict_cipher_list(ctx.get(), kCipherList);
+    ERR_clear_error();
+    if (!SSL_CTX_use_certificate_chain_file(ctx.get(), spec.cert_file.c_str())) {
+      errors->push_back(where + ".cert: cannot load certificate chain " + spec.cert_file + ": " +
+                        TakeErrorString("unknown error"));
+      continue;
+    }
+    if (!SSL_CTX_use_PrivateKey_file(ctx.get(), spec.key_file.c_str(), SSL_FILETYPE_PEM)) {
+      errors->push_back(where + ".key: cannot load private key " + spec.key_file + ": " +
+                        TakeErrorString("unknown error"));
+      continue;
+    }
+    if (!SSL_CTX_check_private_key(ctx.get())) {
+      errors->push_back(where + ".key: " + spec.key_file + " does not match certificate " +
+                        spec.cert_file);
+      ERR_clear_error();
+      continue;
+    }
+    SSL_CTX_set_tlsext_servername_callback(ctx.get(), &ServerContext::OnServerName);
+    SSL_CTX_set_tlsext_servername_arg(ctx.get(), result.get());
+    result->entries_.push_back(Entry{std::move(ctx), spec.names});
+  }
+  if (errors->size() != errors_before) return nullptr;
+  return result;
+}
+
+SSL_CTX* ServerContext::ContextForName(std::string_view server_name) const {
+  if (!server_name.empty()) {
+    for (const Entry& e : entries_) {
+      for (const std::string& n : e.names) {
+        if (!n.starts_with("*.") && NameMatches(n, server_name)) return e.ctx.get();
+      }
+    }
+    for (const Entry& e : entries_) {
+      for (const std::string& n : e.names) {
+        if (n.starts_with("*.") && NameMatches(n, server_name)) return e.ctx.get();
+      }
+    }
+  }
+  return entries_.front().ctx.get();
+}
+
+int ServerContext::OnServerName(SSL* ssl, int* /*alert*/, void* arg) {
+  const auto* self = static_cast<const ServerContext*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  SSL_CTX* chosen = self->ContextForName(name ? name : "");
+  if (chosen != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, chosen);
+  return SSL_TLSEXT_ERR_OK;
+}
+
+bssl::UniquePtr<SSL> ServerContext::NewSession() const {
+  bssl::UniquePtr<SSL> ssl(SSL_new(entries_.front().ctx.get()));
+  if (ssl) SSL_set_accept_state(ssl.get());
+  return ssl;
+}
+
+}  // namespace imapfront::tls

@@ -1,0 +1,57 @@
+// Server-side TLS configuration: one SSL_CTX per certificate, chosen by SNI.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tls/boringssl.h"
+
+namespace imapfront::tls {
+
+struct CertificateSpec {
+  std::string cert_file;  // PEM: the certificate, then its chain
+  std::string key_file;   // PEM private key matching the certificate
+  std::vector<std::string> names;  // SNI names: exact or "*.example.com"
+};
+
+struct ServerOptions {
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  std::vector<CertificateSpec> certificates;  // the first one is the default
+};
+
+class ServerContext {
+ public:
+  // Builds the contexts, loading every certificate and key. On failure
+  // returns null and appends one message per problem to |errors|, each
+  // starting with the config path of the offending entry
+  // ("tls.certificates[1].key: ...").
+  static std::shared_ptr<const ServerContext> Create(const ServerOptions& options,
+                                                     std::vector<std::string>* errors);
+
+  // A new server-side SSL object, ready to handshake.
+  bssl::UniquePtr<SSL> NewSession() const;
+
+  // The certificate context serving |server_name| (exact name first, then
+  // the wildcard one level up), or the default one.
+  SSL_CTX* ContextForName(std::string_view server_name) const;
+
+ private:
+  struct Entry {
+    bssl::UniquePtr<SSL_CTX> ctx;
+    std::vector<std::string> names;
+  };
+  static int OnServerName(SSL* ssl, int* alert, void* arg);
+
+  std::vector<Entry> entries_;
+};
+
+// "BoringSSL (API 17)": what --version prints.
+std::string LibraryVersion();
+
+// The text of the oldest error on this thread's BoringSSL error queue (or
+// |fallback| if it is empty); clears the queue.
+std::string TakeErrorString(std::string_view fallback);
+
+}  // namespace imapfront::tls
