@@ -63,8 +63,8 @@ struct RouteConfig {
 };
 
 struct Config {
-  std::string path;  // the file it came from
-  unsigned workers = 0;  // as configured; 0 = one per core
+  std::string path;                                          // the file it came from
+  unsigned workers = 0;                                      // as configured; 0 = one per core
   std::optional<SocketAddress> stats_listen = std::nullopt;  // null: disabled
   LogLevel log_level = LogLevel::kInfo;
   std::string access_log = "-";

@@ -72,12 +72,15 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
                         TakeErrorString("unknown error"));
       continue;
     }
-    if (!SSL_CTX_use_PrivateKey_file(ctx.get(), spec.key_file.c_str(), SSL_FILETYPE_PEM)) {
+    bssl::UniquePtr<BIO> key_bio(BIO_new_file(spec.key_file.c_str(), "r"));
+    bssl::UniquePtr<EVP_PKEY> key(
+        key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    if (!key) {
       errors->push_back(where + ".key: cannot load private key " + spec.key_file + ": " +
                         TakeErrorString("unknown error"));
       continue;
     }
-    if (!SSL_CTX_check_private_key(ctx.get())) {
+    if (!SSL_CTX_use_PrivateKey(ctx.get(), key.get()) || !SSL_CTX_check_private_key(ctx.get())) {
       errors->push_back(where + ".key: " + spec.key_file + " does not match certificate " +
                         spec.cert_file);
       ERR_clear_error();

@@ -11,13 +11,13 @@
 namespace imapfront::tls {
 
 struct CertificateSpec {
-  std::string cert_file;  // PEM: the certificate, then its chain
-  std::string key_file;   // PEM private key matching the certificate
+  std::string cert_file;           // PEM: the certificate, then its chain
+  std::string key_file;            // PEM private key matching the certificate
   std::vector<std::string> names;  // SNI names: exact or "*.example.com"
 };
 
 struct ServerOptions {
-  std::string min_version = "1.2";  // "1.2" or "1.3"
+  std::string min_version = "1.2";            // "1.2" or "1.3"
   std::vector<CertificateSpec> certificates;  // the first one is the default
 };
 

@@ -54,7 +54,9 @@ long Endpoint::BioCtrl(BIO* /*bio*/, int cmd, long /*num*/, void* /*ptr*/) {
   return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
-void Endpoint::Feed(std::span<const uint8_t> ciphertext) { input_ = ciphertext; }
+void Endpoint::Feed(std::span<const uint8_t> ciphertext) {
+  input_ = ciphertext;
+}
 
 Endpoint::Status Endpoint::Fail(int ret) {
   int err = SSL_get_error(ssl_.get(), ret);
@@ -64,8 +66,8 @@ Endpoint::Status Endpoint::Fail(int ret) {
     case SSL_ERROR_ZERO_RETURN:
       return Status::kClosed;
     default:
-      error_ = TakeErrorString(err == SSL_ERROR_SYSCALL ? "unexpected end of stream"
-                                                        : "TLS failure");
+      error_ =
+          TakeErrorString(err == SSL_ERROR_SYSCALL ? "unexpected end of stream" : "TLS failure");
       input_ = {};
       return Status::kError;
   }

@@ -1,0 +1,23 @@
+// Operator log: one line per event on stderr, "TIME LEVEL message", with
+// key=value fields an operator can grep (conn=, client=, listener=, ...).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "proxy/config.h"
+
+namespace imapfront {
+
+void SetLogLevel(LogLevel level);
+bool LogEnabled(LogLevel level);
+void LogLine(LogLevel level, std::string_view message);
+
+// printf-style; the result is truncated at a few KiB.
+void Logf(LogLevel level, const char* format, ...) __attribute__((format(printf, 2, 3)));
+
+// Remote text made safe for a log line: printable ASCII only, at most |max|
+// bytes.
+std::string Sanitize(std::string_view text, size_t max = 200);
+
+}  // namespace imapfront

@@ -1,0 +1,207 @@
+#include "proxy/server.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <set>
+
+#include "proxy/log.h"
+#include "proxy/stats_server.h"
+#include "proxy/worker.h"
+
+namespace imapfront {
+namespace {
+
+// A listening socket of our own, so that every worker can have one on the
+// same address (SO_REUSEPORT: the kernel spreads connections over them).
+int OpenListenSocket(const SocketAddress& address, std::string* error) {
+  int fd = socket(address.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = std::strerror(errno);
+    return -1;
+  }
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+  if (address.addr.ss_family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+  if (bind(fd, address.sa(), address.addr_len) != 0 || listen(fd, 511) != 0) {
+    *error = std::strerror(errno);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+class Server {
+ public:
+  Server(std::string path, Runtime runtime)
+      : path_(std::move(path)), runtime_(std::make_shared<Runtime>(std::move(runtime))) {}
+
+  int Run();
+
+ private:
+  bool OpenWorkers(size_t count);
+  void Reload();
+  void Stop();
+  double Uptime() { return static_cast<double>(uv_hrtime() - start_ns_) / 1e9; }
+
+  std::string path_;
+  std::shared_ptr<const Runtime> runtime_;
+  uv_loop_t loop_{};
+  uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+  std::unique_ptr<Stats> stats_;
+  std::unique_ptr<StatsServer> stats_server_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  uint64_t start_ns_ = uv_hrtime();
+  bool stopping_ = false;
+};
+
+bool Server::OpenWorkers(size_t count) {
+  const Config& config = *runtime_->config;
+  stats_ = std::make_unique<Stats>(count);
+  for (size_t w = 0; w < count; ++w) {
+    std::vector<ListenSocket> sockets;
+    for (size_t i = 0; i < config.listeners.size(); ++i) {
+      const ListenerConfig& l = config.listeners[i];
+      std::string error;
+      int fd = OpenListenSocket(l.listen, &error);
+      if (fd < 0) {
+        Logf(LogLevel::kError, "cannot listen on %s (listeners[%zu] \"%s\"): %s",
+             l.listen.text.c_str(), i, l.name.c_str(), error.c_str());
+        for (ListenSocket& s : sockets) close(s.fd);
+        return false;
+      }
+      sockets.push_back({l.name, fd});
+    }
+    workers_.push_back(std::make_unique<Worker>(w, stats_.get(), runtime_, std::move(sockets)));
+  }
+  return true;
+}
+
+int Server::Run() {
+  const Config& config = *runtime_->config;
+  SetLogLevel(config.log_level);
+  size_t count = config.workers ? config.workers : uv_available_parallelism();
+  if (!OpenWorkers(count)) {
+    workers_.clear();  // never started: their loops hold only unstarted handles
+    return 2;
+  }
+  uv_loop_init(&loop_);
+  if (config.stats_listen) {
+    stats_server_ =
+        std::make_unique<StatsServer>(&loop_, [this] { return stats_->Snapshot(Uptime()); });
+    std::string error = stats_server_->Listen(*config.stats_listen);
+    if (!error.empty()) {
+      Logf(LogLevel::kError, "cannot listen on %s (stats.listen): %s",
+           config.stats_listen->text.c_str(), error.c_str());
+      return 2;
+    }
+  }
+  signal(SIGPIPE, SIG_IGN);
+  for (auto [handle, signum] :
+       {std::pair{&sigterm_, SIGTERM}, {&sigint_, SIGINT}, {&sighup_, SIGHUP}}) {
+    uv_signal_init(&loop_, handle);
+    handle->data = this;
+    uv_signal_start(
+        handle,
+        [](uv_signal_t* h, int sig) {
+          auto* self = static_cast<Server*>(h->data);
+          if (sig == SIGHUP) {
+            self->Reload();
+          } else {
+            self->Stop();
+          }
+        },
+        signum);
+  }
+  for (auto& w : workers_) w->Start();
+  for (const ListenerConfig& l : config.listeners) {
+    Logf(LogLevel::kInfo, "listening listener=%s address=%s workers=%zu", l.name.c_str(),
+         l.listen.text.c_str(), count);
+  }
+  sd_notify(0, "READY=1");
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  for (auto& w : workers_) w->Join();
+  workers_.clear();
+  uv_loop_close(&loop_);
+  Logf(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+void Server::Reload() {
+  sd_notify(0, "RELOADING=1");
+  std::vector<std::string> errors;
+  Runtime next = LoadRuntime(path_, &errors);
+  if (!next.config) {
+    Logf(LogLevel::kError, "reload of %s failed; keeping the running config", path_.c_str());
+    for (const std::string& e : errors) Logf(LogLevel::kError, "%s", e.c_str());
+  } else {
+    std::set<std::string> old_listeners, new_listeners;
+    for (const auto& l : runtime_->config->listeners)
+      old_listeners.insert(l.name + "@" + l.listen.text);
+    for (const auto& l : next.config->listeners) new_listeners.insert(l.name + "@" + l.listen.text);
+    if (old_listeners != new_listeners) {
+      Logf(LogLevel::kWarn, "reload: listener changes take effect after a restart");
+    }
+    SetLogLevel(next.config->log_level);
+    runtime_ = std::make_shared<Runtime>(std::move(next));
+    for (auto& w : workers_) w->SetRuntime(runtime_);
+    Logf(LogLevel::kInfo, "reloaded %s", path_.c_str());
+  }
+  sd_notify(0, "READY=1");
+}
+
+void Server::Stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  sd_notify(0, "STOPPING=1");
+  Logf(LogLevel::kInfo, "stopping: closing listeners and sessions");
+  for (auto& w : workers_) w->RequestStop();
+  if (stats_server_) stats_server_->Close();
+  for (uv_signal_t* h : {&sigterm_, &sigint_, &sighup_}) {
+    uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+  }
+}
+
+}  // namespace
+
+Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors) {
+  ConfigResult result = LoadConfig(path);
+  if (!result.config) {
+    *errors = std::move(result.errors);
+    return {};
+  }
+  const Config& config = *result.config;
+  tls::ServerOptions options;
+  options.min_version = config.tls_min_version;
+  for (const CertificateConfig& c : config.certificates) {
+    options.certificates.push_back({c.cert, c.key, c.names});
+  }
+  std::vector<std::string> tls_errors;
+  auto context = tls::ServerContext::Create(options, &tls_errors);
+  if (!context) {
+    for (const std::string& e : tls_errors) errors->push_back(path + ": " + e);
+    return {};
+  }
+  return Runtime{std::move(result.config), std::move(context)};
+}
+
+int RunServer(const std::string& config_path) {
+  std::vector<std::string> errors;
+  Runtime runtime = LoadRuntime(config_path, &errors);
+  if (!runtime.config) {
+    for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    return 1;
+  }
+  Server server(config_path, std::move(runtime));
+  return server.Run();
+}
+
+}  // namespace imapfront

@@ -1,0 +1,21 @@
+// The process: loads the config, binds the listeners, runs the workers and
+// the stats endpoint, and handles signals (SIGTERM/SIGINT stop, SIGHUP
+// reloads).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "proxy/runtime.h"
+
+namespace imapfront {
+
+// Loads |path| and everything it refers to (certificates). On failure
+// returns an empty Runtime and fills |errors| with "FILE: PATH: reason" lines.
+Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors);
+
+// Runs until SIGTERM/SIGINT. Returns the process exit code (SPEC: 0 normal
+// stop, 1 bad config, 2 runtime failure).
+int RunServer(const std::string& config_path);
+
+}  // namespace imapfront

@@ -1,0 +1,492 @@
+#include "proxy/session.h"
+
+#include <atomic>
+#include <cmath>
+
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+namespace imapfront {
+namespace {
+
+std::atomic<uint64_t> g_next_session_id{1};
+
+uv_stream_t* Stream(uv_tcp_t* tcp) {
+  return reinterpret_cast<uv_stream_t*>(tcp);
+}
+uv_handle_t* Handle(void* h) {
+  return static_cast<uv_handle_t*>(h);
+}
+
+std::string PeerAddress(const uv_tcp_t* tcp) {
+  sockaddr_storage ss{};
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char ip[64] = "?";
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    uv_ip6_name(a, ip, sizeof(ip));
+    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
+  }
+  const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+  uv_ip4_name(a, ip, sizeof(ip));
+  return std::string(ip) + ":" + std::to_string(ntohs(a->sin_port));
+}
+
+}  // namespace
+
+Session::Session(Worker* worker, std::shared_ptr<const Runtime> runtime,
+                 const ListenerConfig* listener)
+    : worker_(worker),
+      runtime_(std::move(runtime)),
+      listener_(listener),
+      id_(g_next_session_id.fetch_add(1, std::memory_order_relaxed)) {
+  worker_->stats().sessions.accepted.Add(1);
+  uv_tcp_init(worker_->loop(), &client_.tcp);
+  client_.tcp.data = this;
+  client_.open = true;
+  uv_timer_init(worker_->loop(), &timer_);
+  timer_.data = this;
+  open_handles_ = 2;
+  worker_->Attach(this);
+}
+
+Session::~Session() {
+  // The one place a session's end is counted.
+  const size_t reason = static_cast<size_t>(reason_.value_or(CloseReason::kClientClosed));
+  worker_->stats().sessions.closed[reason].Add(1);
+  if (route_counters_) route_counters_->closed[reason].Add(1);
+  worker_->Detach(this);
+}
+
+const Limits& Session::limits() const {
+  return route_ ? route_->limits : runtime_->config->limits;
+}
+
+void Session::Start() {
+  client_address_ = PeerAddress(&client_.tcp);
+  uv_tcp_nodelay(&client_.tcp, 1);
+  last_activity_ms_ = uv_now(worker_->loop());
+  tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
+                                         static_cast<tls::CiphertextSink*>(this));
+  Logf(LogLevel::kDebug, "conn=%llu client=%s listener=%s accepted",
+       static_cast<unsigned long long>(id_), client_address_.c_str(), listener_->name.c_str());
+  ArmTimer(limits().handshake_timeout);
+  Pump();
+}
+
+// ---- events ---------------------------------------------------------------
+
+void Session::OnAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
+  auto* self = static_cast<Session*>(handle->data);
+  std::span<uint8_t> b = self->worker_->read_buffer();
+  *buf = uv_buf_init(reinterpret_cast<char*>(b.data()), static_cast<unsigned>(b.size()));
+}
+
+void Session::OnClientRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<Session*>(stream->data);
+  if (nread > 0) {
+    self->last_activity_ms_ = uv_now(self->worker_->loop());
+    self->ClientBytes({reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)});
+  } else if (nread == UV_EOF) {
+    self->ClientEof();
+  } else if (nread < 0) {
+    Logf(LogLevel::kDebug, "conn=%llu client=%s read error: %s",
+         static_cast<unsigned long long>(self->id_), self->client_address_.c_str(),
+         uv_strerror(static_cast<int>(nread)));
+    self->client_.dead = true;
+    self->ClientEof();
+  }
+  self->Pump();
+}
+
+void Session::OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<Session*>(stream->data);
+  if (nread > 0) {
+    self->last_activity_ms_ = uv_now(self->worker_->loop());
+    self->BackendBytes({reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)});
+  } else if (nread < 0) {
+    if (nread != UV_EOF) self->backend_.dead = true;
+    if (self->phase_ == Phase::kConnecting) {
+      self->BackendConnectFailed(nread == UV_EOF ? "closed before greeting"
+                                                 : uv_strerror(static_cast<int>(nread)));
+    } else {
+      self->backend_.eof = true;
+    }
+  }
+  self->Pump();
+}
+
+void Session::OnWriteDone(uv_write_t* req, int status) {
+  if (status == UV_ECANCELED) return;  // the handle is closing; the session may be too
+  auto* self = static_cast<Session*>(req->data);
+  Side& side = req->handle == Stream(&self->client_.tcp) ? self->client_ : self->backend_;
+  side.out.Consume(side.in_flight);
+  side.in_flight = 0;
+  if (status < 0) side.dead = true;
+  self->Pump();
+}
+
+void Session::OnShutdownDone(uv_shutdown_t* req, int status) {
+  if (status == UV_ECANCELED) return;
+  auto* self = static_cast<Session*>(req->data);
+  if (status < 0) self->backend_.dead = true;
+  self->Pump();
+}
+
+void Session::OnConnect(uv_connect_t* req, int status) {
+  if (status == UV_ECANCELED) return;
+  auto* self = static_cast<Session*>(req->data);
+  if (self->phase_ != Phase::kConnecting) return;
+  if (status < 0) {
+    self->BackendConnectFailed(uv_strerror(status));
+  } else {
+    uv_tcp_nodelay(&self->backend_.tcp, 1);
+    self->backend_.connected = true;
+  }
+  self->Pump();
+}
+
+void Session::OnTimer(uv_timer_t* timer) {
+  auto* self = static_cast<Session*>(timer->data);
+  switch (self->phase_) {
+    case Phase::kHandshake:
+      self->Close(CloseReason::kHandshakeTimeout);
+      break;
+    case Phase::kConnecting:
+      self->BackendConnectFailed("timed out");
+      break;
+    case Phase::kRelay: {
+      const uint64_t now = uv_now(self->worker_->loop());
+      const auto idle_ms = static_cast<uint64_t>(self->limits().idle_timeout * 1000);
+      if (now - self->last_activity_ms_ >= idle_ms) {
+        self->Close(CloseReason::kIdleTimeout, "Autologout; idle for too long");
+      } else {
+        self->ArmTimer(static_cast<double>(self->last_activity_ms_ + idle_ms - now) / 1000);
+      }
+      break;
+    }
+    case Phase::kClosing:
+      self->CloseHandles();  // the last bytes could not be delivered in time
+      return;
+  }
+  self->Pump();
+}
+
+void Session::OnHandleClosed(uv_handle_t* handle) {
+  auto* self = static_cast<Session*>(handle->data);
+  --self->open_handles_;
+  if (handle == Handle(&self->backend_.tcp) && !self->reason_) {
+    self->ConnectNextBackend();  // a failed attempt's handle; try the next backend
+    self->Pump();
+    return;
+  }
+  if (self->open_handles_ == 0 && self->reason_) delete self;
+}
+
+// ---- client side ------------------------------------------------------------
+
+void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
+  client_sent_bytes_ = true;
+  tls_->Feed(ciphertext);
+  std::span<uint8_t> plain = worker_->plain_buffer();
+  // Drain: read until the library has consumed every fed byte and holds no
+  // decryptable record. Nothing may be left for a socket event that might
+  // never come.
+  for (;;) {
+    const bool was_established = tls_->handshake_done();
+    tls::Endpoint::ReadResult r = tls_->Read(plain);
+    if (!was_established && tls_->handshake_done()) {
+      HandshakeDone();
+      if (phase_ == Phase::kClosing) return;
+    }
+    switch (r.status) {
+      case tls::Endpoint::Status::kData:
+        ForwardToBackend(plain.first(r.bytes));
+        if (phase_ == Phase::kClosing) return;
+        continue;
+      case tls::Endpoint::Status::kWantInput:
+        return;
+      case tls::Endpoint::Status::kClosed:
+        ClientEof();
+        return;
+      case tls::Endpoint::Status::kError:
+        if (!tls_->handshake_done()) worker_->stats().Add(Counter::kTlsHandshakeFailures);
+        Logf(LogLevel::kInfo, "conn=%llu client=%s listener=%s TLS error: %s",
+             static_cast<unsigned long long>(id_), client_address_.c_str(), listener_->name.c_str(),
+             tls_->error().c_str());
+        Close(CloseReason::kTlsError);
+        return;
+    }
+  }
+}
+
+void Session::ClientEof() {
+  client_.eof = true;
+  switch (phase_) {
+    case Phase::kHandshake:
+      // A bare connect-and-close (a port check) is not a TLS failure.
+      if (client_sent_bytes_) worker_->stats().Add(Counter::kTlsHandshakeFailures);
+      Close(client_sent_bytes_ ? CloseReason::kTlsError : CloseReason::kClientClosed);
+      break;
+    case Phase::kConnecting:
+      Close(CloseReason::kClientClosed);
+      break;
+    case Phase::kRelay:
+      if (client_.dead) Close(CloseReason::kClientClosed);
+      break;  // otherwise the pump passes the end on to the backend
+    case Phase::kClosing:
+      break;
+  }
+}
+
+void Session::HandshakeDone() {
+  worker_->stats().Add(Counter::kTlsHandshakes);
+  const char* sni = tls_->server_name();
+  route_ = runtime_->config->SelectRoute(listener_->name, sni);
+  if (!route_) {
+    Logf(LogLevel::kWarn, "conn=%llu client=%s listener=%s sni=%s no route matches",
+         static_cast<unsigned long long>(id_), client_address_.c_str(), listener_->name.c_str(),
+         Sanitize(sni).c_str());
+    Close(CloseReason::kBackendUnavailable, "[UNAVAILABLE] No server for this name");
+    return;
+  }
+  route_counters_ = worker_->RouteCounters(route_->name);
+  route_counters_->accepted.Add(1);
+  phase_ = Phase::kConnecting;
+  ConnectNextBackend();
+}
+
+void Session::ForwardToBackend(std::span<const uint8_t> plaintext) {
+  worker_->stats().Add(Counter::kBytesClientToBackend, plaintext.size());
+  if (phase_ == Phase::kRelay && backend_.out.empty() && backend_.in_flight == 0 &&
+      !backend_.dead) {
+    // Fast path: straight from the worker's buffer to the socket.
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(plaintext.data())),
+                               static_cast<unsigned>(plaintext.size()));
+    int n = uv_try_write(Stream(&backend_.tcp), &buf, 1);
+    if (n > 0) {
+      plaintext = plaintext.subspan(static_cast<size_t>(n));
+    } else if (n != UV_EAGAIN) {
+      backend_.dead = true;
+      return;
+    }
+  }
+  // Held: until the backend has greeted, or while it is slower than the client.
+  backend_.out.Append(plaintext);
+}
+
+// ---- backend side -----------------------------------------------------------
+
+void Session::ConnectNextBackend() {
+  if (backend_index_ >= route_->backends.size()) {
+    Close(CloseReason::kBackendUnavailable, "[UNAVAILABLE] Backend unavailable");
+    return;
+  }
+  const SocketAddress& address = route_->backends[backend_index_];
+  backend_.tcp = {};
+  uv_tcp_init(worker_->loop(), &backend_.tcp);
+  backend_.tcp.data = this;
+  backend_.open = true;
+  backend_.connected = backend_.reading = backend_.eof = backend_.dead = false;
+  ++open_handles_;
+  greeting_.emplace(limits().max_line_bytes);
+  greeting_line_.clear();
+  connect_req_.data = this;
+  int r = uv_tcp_connect(&connect_req_, &backend_.tcp, address.sa(), &Session::OnConnect);
+  if (r < 0) {
+    BackendConnectFailed(uv_strerror(r));
+    return;
+  }
+  ArmTimer(limits().backend_connect_timeout);
+}
+
+void Session::BackendConnectFailed(const char* why) {
+  if (!backend_.open) return;  // this attempt is already being abandoned
+  Logf(LogLevel::kWarn, "conn=%llu client=%s route=%s backend=%s failed: %s",
+       static_cast<unsigned long long>(id_), client_address_.c_str(), route_->name.c_str(),
+       route_->backends[backend_index_].text.c_str(), why);
+  ++backend_index_;
+  uv_timer_stop(&timer_);
+  backend_.open = false;
+  backend_.reading = false;
+  // The next attempt starts from the close callback, once the handle is free.
+  uv_close(Handle(&backend_.tcp), &Session::OnHandleClosed);
+}
+
+void Session::BackendBytes(std::span<const uint8_t> bytes) {
+  if (phase_ == Phase::kConnecting) {
+    size_t n = greeting_->Feed(bytes);
+    greeting_line_.append(reinterpret_cast<const char*>(bytes.data()), n);
+    bytes = bytes.subspan(n);
+    if (!greeting_->done()) return;
+    if (greeting_->kind() == imap::GreetingScanner::Kind::kInvalid) {
+      BackendConnectFailed("sent no IMAP greeting");
+      return;
+    }
+    BackendGreeted();
+  }
+  if (phase_ == Phase::kRelay && !bytes.empty()) ForwardToClient(bytes);
+}
+
+void Session::BackendGreeted() {
+  phase_ = Phase::kRelay;
+  greeting_.reset();
+  std::string line = std::move(greeting_line_);
+  greeting_line_ = std::string();
+  Logf(LogLevel::kInfo, "conn=%llu client=%s listener=%s sni=%s route=%s backend=%s tls=%s %s",
+       static_cast<unsigned long long>(id_), client_address_.c_str(), listener_->name.c_str(),
+       Sanitize(tls_->server_name()).c_str(), route_->name.c_str(),
+       route_->backends[backend_index_].text.c_str(), tls_->version(), tls_->cipher());
+  ArmTimer(limits().idle_timeout);
+  ForwardToClient({reinterpret_cast<const uint8_t*>(line.data()), line.size()});
+}
+
+void Session::ForwardToClient(std::span<const uint8_t> plaintext) {
+  worker_->stats().Add(Counter::kBytesBackendToClient, plaintext.size());
+  if (!tls_->Write(plaintext)) {
+    Logf(LogLevel::kInfo, "conn=%llu client=%s TLS write error: %s",
+         static_cast<unsigned long long>(id_), client_address_.c_str(), tls_->error().c_str());
+    Close(CloseReason::kTlsError);
+  }
+}
+
+void Session::OnCiphertext(std::span<const uint8_t> bytes) {
+  client_.out.Append(bytes);
+}
+
+// ---- the pump ---------------------------------------------------------------
+
+void Session::Pump() {
+  if (pumping_) return;
+  pumping_ = true;
+  PumpOnce();
+  pumping_ = false;
+}
+
+void Session::PumpOnce() {
+  if (phase_ == Phase::kClosing) {
+    Flush(client_);
+    if (client_.dead || (client_.out.empty() && client_.in_flight == 0)) CloseHandles();
+    return;
+  }
+  Flush(client_);
+  if (phase_ == Phase::kRelay) Flush(backend_);
+  if (client_.dead) {
+    Close(CloseReason::kClientClosed);
+    return;
+  }
+  if (backend_.dead && phase_ == Phase::kRelay) {
+    Close(CloseReason::kBackendClosed);
+    return;
+  }
+  if (phase_ == Phase::kRelay) {
+    // Pass ends on once everything before them has been delivered.
+    if (client_.eof && !backend_.shut_down && backend_.out.empty() && backend_.in_flight == 0) {
+      backend_.shut_down = true;
+      backend_.shutdown_req.data = this;
+      if (uv_shutdown(&backend_.shutdown_req, Stream(&backend_.tcp), &Session::OnShutdownDone) <
+          0) {
+        Close(CloseReason::kClientClosed);
+        return;
+      }
+    }
+    if (backend_.eof && client_.out.empty() && client_.in_flight == 0) {
+      Close(client_.eof ? CloseReason::kClientClosed : CloseReason::kBackendClosed);
+      return;
+    }
+  }
+  const uint64_t limit = limits().buffer_bytes;
+  UpdateReading(client_, !client_.eof && backend_.out.size() < limit, &Session::OnClientRead);
+  UpdateReading(backend_,
+                backend_.open && backend_.connected && !backend_.eof && client_.out.size() < limit,
+                &Session::OnBackendRead);
+}
+
+void Session::Flush(Side& side) {
+  if (!side.open || side.dead || side.in_flight > 0 || side.out.empty()) return;
+  constexpr size_t kMaxBufs = 32;
+  std::span<const uint8_t> spans[kMaxBufs];
+  uv_buf_t bufs[kMaxBufs];
+  auto gather = [&] {
+    size_t n = side.out.Gather(spans);
+    for (size_t i = 0; i < n; ++i) {
+      bufs[i] = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(spans[i].data())),
+                            static_cast<unsigned>(spans[i].size()));
+    }
+    return static_cast<unsigned>(n);
+  };
+  int n = uv_try_write(Stream(&side.tcp), bufs, gather());
+  if (n > 0) {
+    side.out.Consume(static_cast<size_t>(n));
+  } else if (n != UV_EAGAIN) {
+    side.dead = true;
+    return;
+  }
+  if (side.out.empty()) return;
+  unsigned count = gather();
+  size_t total = 0;
+  for (unsigned i = 0; i < count; ++i) total += bufs[i].len;
+  side.write_req.data = this;
+  if (uv_write(&side.write_req, Stream(&side.tcp), bufs, count, &Session::OnWriteDone) < 0) {
+    side.dead = true;
+    return;
+  }
+  side.in_flight = total;
+}
+
+void Session::UpdateReading(Side& side, bool want, uv_read_cb cb) {
+  if (!side.open) return;
+  if (want && !side.reading) {
+    if (uv_read_start(Stream(&side.tcp), &Session::OnAlloc, cb) == 0) side.reading = true;
+  } else if (!want && side.reading) {
+    uv_read_stop(Stream(&side.tcp));
+    side.reading = false;
+  }
+}
+
+void Session::ArmTimer(double seconds) {
+  auto ms = static_cast<uint64_t>(std::ceil(seconds * 1000));
+  uv_timer_start(&timer_, &Session::OnTimer, ms > 0 ? ms : 1, 0);
+}
+
+// ---- the end ----------------------------------------------------------------
+
+void Session::Close(CloseReason reason, const char* bye) {
+  if (reason_) return;
+  reason_ = reason;
+  Logf(LogLevel::kInfo, "conn=%llu client=%s listener=%s route=%s closed reason=%s",
+       static_cast<unsigned long long>(id_), client_address_.c_str(), listener_->name.c_str(),
+       route_ ? route_->name.c_str() : "-", CloseReasonName(reason));
+  phase_ = Phase::kClosing;
+  uv_timer_stop(&timer_);
+  UpdateReading(client_, false, nullptr);
+  UpdateReading(backend_, false, nullptr);
+  if (tls_ && tls_->handshake_done() && !client_.dead) {
+    if (bye) {
+      std::string line = std::string("* BYE ") + bye + "\r\n";
+      tls_->Write({reinterpret_cast<const uint8_t*>(line.data()), line.size()});
+    }
+    tls_->SendCloseNotify();
+  }
+  // Deliver what is queued for the client (the backend's last words, a BYE,
+  // a TLS alert), but no longer than close_timeout.
+  Flush(client_);
+  if (client_.dead || (client_.out.empty() && client_.in_flight == 0)) {
+    CloseHandles();
+  } else {
+    ArmTimer(limits().close_timeout);
+  }
+}
+
+void Session::CloseHandles() {
+  for (Side* side : {&client_, &backend_}) {
+    if (side->open) {
+      side->open = false;
+      uv_close(Handle(&side->tcp), &Session::OnHandleClosed);
+    }
+  }
+  if (!uv_is_closing(Handle(&timer_))) uv_close(Handle(&timer_), &Session::OnHandleClosed);
+}
+
+}  // namespace imapfront

@@ -1,0 +1,91 @@
+// One event-loop thread. It accepts on every listener (its own SO_REUSEPORT
+// socket for each) and runs the sessions it accepted until they end.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/runtime.h"
+#include "proxy/stats.h"
+
+namespace imapfront {
+
+class Session;
+
+// A listening socket, bound by the server before the workers start.
+struct ListenSocket {
+  std::string listener;  // the listener's name
+  int fd = -1;
+};
+
+class Worker {
+ public:
+  Worker(size_t index, Stats* stats, std::shared_ptr<const Runtime> runtime,
+         std::vector<ListenSocket> sockets);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Thread control, callable from any thread.
+  void Start();
+  void RequestStop();
+  void SetRuntime(std::shared_ptr<const Runtime> runtime);
+  void Join();
+
+  // For sessions, on this worker's thread.
+  uv_loop_t* loop() { return &loop_; }
+  WorkerStats& stats() { return stats_->worker(index_); }
+  SessionCounters* RouteCounters(const std::string& route);
+  // Socket reads land here (one read at a time per loop), so idle sessions
+  // own no read buffer.
+  std::span<uint8_t> read_buffer() { return read_buffer_; }
+  // Decrypted bytes land here before they are written or queued.
+  std::span<uint8_t> plain_buffer() { return plain_buffer_; }
+  void Attach(Session* s);
+  void Detach(Session* s);
+
+ private:
+  struct Listener {
+    uv_tcp_t tcp{};
+    Worker* worker = nullptr;
+    std::string name;
+  };
+
+  static void OnConnection(uv_stream_t* server, int status);
+  static void OnAsync(uv_async_t* async);
+  void Run();
+  void Stop();
+  void MaybeFinish();
+
+  size_t index_;
+  Stats* stats_;
+  uv_loop_t loop_{};
+  uv_async_t async_{};
+  std::thread thread_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unordered_map<std::string, SessionCounters*> route_counters_;
+  Session* sessions_ = nullptr;
+  bool stopping_ = false;
+
+  std::mutex mu_;  // guards the two below, set by other threads
+  std::shared_ptr<const Runtime> next_runtime_;
+  bool stop_requested_ = false;
+  std::shared_ptr<const Runtime> runtime_;  // this thread's copy
+
+  static constexpr size_t kBufferBytes = 65536;
+  std::unique_ptr<uint8_t[]> read_storage_{new uint8_t[kBufferBytes]};
+  std::unique_ptr<uint8_t[]> plain_storage_{new uint8_t[kBufferBytes]};
+  std::span<uint8_t> read_buffer_{read_storage_.get(), kBufferBytes};
+  std::span<uint8_t> plain_buffer_{plain_storage_.get(), kBufferBytes};
+};
+
+}  // namespace imapfront

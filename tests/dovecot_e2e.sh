@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# End-to-end test: a real IMAP client talks IMAPS to imapfront, which talks
+# plaintext IMAP to a real Dovecot. Then the stats must account for every
+# connection, and SIGTERM must stop imapfront with status 0.
+#
+#   tests/dovecot_e2e.sh /path/to/imapfront
+#
+# Exit status: 0 pass, 1 fail, 77 skip (Dovecot or a tool is not installed).
+# IMAPFRONT_E2E_KEEP=1 keeps the temporary directory for inspection.
+set -euo pipefail
+
+SKIP=77
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=deploy/lib-dovecot.sh
+source "$REPO_ROOT/deploy/lib-dovecot.sh"
+DOVECOT_FOREGROUND=1 # our child, so a harness killing our process tree kills it too
+
+info() { echo "dovecot_e2e: $*"; }
+fail() {
+  echo "dovecot_e2e: FAIL: $*" >&2
+  exit 1
+}
+skip() {
+  echo "SKIP: $*"
+  exit "$SKIP"
+}
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 /path/to/imapfront" >&2
+  exit 1
+fi
+IMAPFRONT="$1"
+[[ "$IMAPFRONT" == /* ]] || IMAPFRONT="$PWD/$IMAPFRONT"
+[[ -x "$IMAPFRONT" ]] || fail "no executable imapfront at $IMAPFRONT"
+
+dovecot_bin >/dev/null || skip "dovecot not installed (apt-get install dovecot-imapd)"
+for tool in python3 openssl timeout; do
+  command -v "$tool" >/dev/null 2>&1 || skip "$tool not installed"
+done
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/imapfront-e2e.XXXXXX")"
+IMAPFRONT_PID=""
+IMAPFRONT_LOG="$WORK/imapfront.log"
+ACCESS_LOG="$WORK/access.log"
+CONFIG="$WORK/imapfront.json"
+CERT="$WORK/cert.pem"
+KEY="$WORK/key.pem"
+
+show_file() {
+  echo "----- $1 -----" >&2
+  if [[ -f "$1" ]]; then tail -n "${2:-60}" "$1" >&2; else echo "(missing)" >&2; fi
+}
+
+# stop_pid PID SECONDS: SIGTERM, wait (bounded), SIGKILL; PID must be our
+# child. Sets STOP_RC to its exit status.
+STOP_RC=0
+stop_pid() {
+  local pid="$1" limit="$2" i
+  STOP_RC=0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < limit * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    # A zombie still answers kill -0; it is done, wait reaps it below.
+    [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null && [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]]; then
+    echo "dovecot_e2e: pid $pid still running after ${limit}s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || STOP_RC=$?
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "$IMAPFRONT_PID" ]]; then
+    stop_pid "$IMAPFRONT_PID" 5
+  fi
+  dovecot_stop "$WORK" 5 || true
+  if ((rc != 0)); then
+    show_file "$IMAPFRONT_LOG"
+    show_file "$ACCESS_LOG" 20
+    show_file "$(dovecot_log_path "$WORK")" 40
+  fi
+  if [[ "${IMAPFRONT_E2E_KEEP:-0}" == 1 ]]; then
+    echo "dovecot_e2e: kept $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# now_ms: wall-clock milliseconds, for loops bounded in time as well as count.
+now_ms() {
+  local t="${EPOCHREALTIME/[.,]/}"
+  echo "$((t / 1000))"
+}
+
+# pick_ports N: print N distinct free TCP ports on 127.0.0.1.
+pick_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+EOF
+}
+
+# http_get PATH: print the body of http://127.0.0.1:$STATS_PORT/PATH; fail
+# (non-zero) on connection errors or a status other than 200.
+http_get() {
+  python3 - "http://127.0.0.1:$STATS_PORT$1" <<'EOF'
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+    sys.stdout.write(r.read().decode())
+EOF
+}
+
+read -r BACKEND_PORT IMAPS_PORT STATS_PORT < <(pick_ports 3)
+info "work dir $WORK; ports: dovecot $BACKEND_PORT, imaps $IMAPS_PORT, stats $STATS_PORT"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -days 2 \
+  -keyout "$KEY" -out "$CERT" -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -addext basicConstraints=critical,CA:FALSE \
+  -addext keyUsage=critical,digitalSignature \
+  -addext extendedKeyUsage=serverAuth >"$WORK/openssl.log" 2>&1 ||
+  fail "openssl could not make a certificate: $(cat "$WORK/openssl.log")"
+
+dovecot_write_config "$WORK" "$BACKEND_PORT" "imapfront-e2e-$$" || fail "could not write the Dovecot config"
+dovecot_start "$WORK" 10 || fail "Dovecot did not start"
+info "dovecot is up on 127.0.0.1:$BACKEND_PORT"
+
+python3 - "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" "$ACCESS_LOG" <<'EOF'
+import json, sys
+path, imaps, stats, backend, cert, key, access_log = sys.argv[1:]
+config = {
+    "workers": 2,
+    "stats": {"listen": f"127.0.0.1:{stats}"},
+    "log": {"level": "info", "access_log": access_log},
+    "tls": {"certificates": [{"cert": cert, "key": key, "names": ["localhost"]}]},
+    "listeners": [{"name": "imaps", "listen": f"127.0.0.1:{imaps}", "mode": "implicit_tls"}],
+    "routes": [{"name": "default", "backends": [f"127.0.0.1:{backend}"]}],
+    "limits": {"shutdown_grace": 2},
+}
+with open(path, "w") as f:
+    json.dump(config, f, indent=2)
+EOF
+
+out="$(timeout 10 "$IMAPFRONT" --check-config "$CONFIG" 2>&1)" ||
+  fail "imapfront --check-config $CONFIG failed: $out"
+[[ "$out" == *"config ok"* ]] || fail "imapfront --check-config did not print 'config ok': $out"
+info "check-config: $out"
+
+"$IMAPFRONT" --config "$CONFIG" </dev/null >"$IMAPFRONT_LOG" 2>&1 &
+IMAPFRONT_PID=$!
+
+healthy=0
+deadline=$(($(now_ms) + 10000))
+for ((i = 0; i < 200 && $(now_ms) < deadline; i++)); do
+  if ! kill -0 "$IMAPFRONT_PID" 2>/dev/null; then
+    rc=0
+    wait "$IMAPFRONT_PID" || rc=$?
+    IMAPFRONT_PID=""
+    fail "imapfront exited with status $rc during startup"
+  fi
+  if [[ "$(http_get /healthz 2>/dev/null || true)" == ok* ]]; then
+    healthy=1
+    break
+  fi
+  sleep 0.1
+done
+((healthy)) || fail "imapfront did not answer /healthz with 'ok' on 127.0.0.1:$STATS_PORT within 10 s"
+info "imapfront (pid $IMAPFRONT_PID) is healthy"
+
+info "running deploy/demo_client.py through imapfront (IMAPS)"
+timeout 60 python3 "$REPO_ROOT/deploy/demo_client.py" --host 127.0.0.1 --port "$IMAPS_PORT" \
+  --cafile "$CERT" --user "$DOVECOT_USER" --password "$DOVECOT_PASSWORD" ||
+  fail "the IMAP round trip through imapfront failed"
+
+# The client has logged out; wait (bounded) for imapfront to close the session.
+stats=""
+deadline=$(($(now_ms) + 5000))
+for ((i = 0; i < 100 && $(now_ms) < deadline; i++)); do
+  stats="$(http_get /stats)" || fail "GET /stats failed"
+  if python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["connections"]["active"] != 0)' \
+    <<<"$stats" 2>/dev/null; then
+    break
+  fi
+  sleep 0.1
+done
+info "stats: $stats"
+
+# Accounting (always required): accepted >= 1, active == 0 and
+# accepted == active + sum(closed), in total and per route. Further spec
+# checks (closed.logout, imap.appends, the access log line) are required too
+# unless IMAPFRONT_E2E_STRICT=0, which reports them as warnings instead.
+STRICT="${IMAPFRONT_E2E_STRICT:-1}"
+FAILURES=()
+WARNINGS=()
+spec_problem() {
+  if [[ "$STRICT" == 0 ]]; then WARNINGS+=("$1"); else FAILURES+=("$1"); fi
+}
+
+check_out="$(python3 - "$stats" <<'EOF'
+import json, sys
+try:
+    s = json.loads(sys.argv[1])
+except ValueError as e:
+    print(f"accounting: /stats is not JSON: {e}")
+    sys.exit(0)
+
+def accounting(name, node):
+    conn = node.get("connections", node)  # routes carry accepted/active directly
+    accepted, active = conn.get("accepted"), conn.get("active")
+    closed = node.get("closed", {})
+    if not isinstance(accepted, int) or not isinstance(active, int):
+        print(f"accounting: {name}: accepted/active missing")
+        return
+    if accepted < 1:
+        print(f"accounting: {name}: accepted is {accepted}, expected >= 1")
+    if active != 0:
+        print(f"accounting: {name}: active is {active} after the client logged out, expected 0")
+    total = sum(closed.values())
+    if accepted != active + total:
+        print(f"accounting: {name}: accepted ({accepted}) != active ({active}) + sum(closed) ({total})")
+
+try:
+    accounting("total", s)
+    routes = s.get("routes", {})
+    if "default" not in routes:
+        print(f"accounting: no route 'default' in routes: {list(routes)}")
+    for name, node in routes.items():
+        accounting(f"routes.{name}", node)
+    logout = s.get("closed", {}).get("logout")
+    if not (isinstance(logout, int) and logout >= 1):
+        print(f"spec: closed.logout is {logout}, expected >= 1 (the client ended with LOGOUT)")
+    appends = s.get("imap", {}).get("appends")
+    if not (isinstance(appends, int) and appends >= 1):
+        print(f"spec: imap.appends is {appends}, expected >= 1 (the client sent an APPEND)")
+except (AttributeError, TypeError) as e:
+    print(f"accounting: unexpected /stats shape: {e}")
+EOF
+)" || FAILURES+=("could not check /stats")
+while IFS= read -r line; do
+  case "$line" in
+    accounting:*) FAILURES+=("stats ${line#accounting: }") ;;
+    spec:*) spec_problem "stats ${line#spec: }" ;;
+  esac
+done <<<"$check_out"
+if ! grep -q '^accounting:' <<<"$check_out"; then
+  info "stats add up: every accepted connection is active or closed with one reason"
+fi
+
+info "stopping imapfront with SIGTERM"
+stop_pid "$IMAPFRONT_PID" 10
+IMAPFRONT_PID=""
+if ((STOP_RC == 0)); then
+  info "imapfront exited with status 0"
+else
+  FAILURES+=("imapfront exited with status $STOP_RC after SIGTERM, expected 0")
+fi
+
+log_out="$(python3 - "$ACCESS_LOG" "$DOVECOT_USER" <<'EOF'
+import json, sys
+path, user = sys.argv[1], sys.argv[2]
+try:
+    lines = [l for l in open(path) if l.strip()]
+except OSError as e:
+    print(f"cannot read the access log: {e}")
+    sys.exit(0)
+entries = []
+for l in lines:
+    try:
+        entries.append(json.loads(l))
+    except ValueError:
+        print(f"access log line is not JSON: {l.rstrip()!r}")
+        sys.exit(0)
+if not any(e.get("user") == user and e.get("reason") == "logout" for e in entries):
+    print(f"no access log entry with user {user!r} and reason 'logout' among {len(entries)} entries")
+EOF
+)" || log_out="could not check the access log"
+if [[ -n "$log_out" ]]; then
+  spec_problem "$log_out"
+else
+  info "access log has the session (user $DOVECOT_USER, reason logout)"
+fi
+
+for w in "${WARNINGS[@]}"; do
+  echo "dovecot_e2e: WARNING (a failure unless IMAPFRONT_E2E_STRICT=0): $w" >&2
+done
+if ((${#FAILURES[@]})); then
+  for f in "${FAILURES[@]}"; do
+    echo "dovecot_e2e: FAIL: $f" >&2
+  done
+  exit 1
+fi
+info "PASS"

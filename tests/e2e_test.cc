@@ -1,0 +1,506 @@
+// End to end: the real imapfront binary between a BoringSSL client and a
+// scripted backend, over real sockets on 127.0.0.1. Every test checks the
+// exact bytes on both sides and the stats invariant.
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <openssl/sha.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <string>
+
+#include "tests/harness.h"
+
+namespace imapfront::testing {
+namespace {
+
+const std::string kGreeting = "* OK [CAPABILITY IMAP4rev1 LITERAL+] test backend ready\r\n";
+
+// A small IMAP server: greets, answers '+' to every synchronizing literal,
+// "TAG OK" to every complete command, and BYE + close to LOGOUT. It reads
+// commands exactly as the transcript holds them, so it also checks framing.
+void MiniImap(BackendConnection& c) {
+  c.Send(kGreeting);
+  size_t pos = 0;   // start of the next unparsed line
+  std::string tag;  // tag of the command in progress
+  for (int step = 0; step < 100000; ++step) {
+    std::string all = c.received();
+    size_t eol = all.find("\r\n", pos);
+    if (eol == std::string::npos) {
+      if (!c.ReadBytes(all.size() + 1)) return;
+      continue;
+    }
+    std::string line = all.substr(pos, eol - pos);
+    if (tag.empty()) tag = line.substr(0, line.find(' '));
+    size_t open = line.rfind('{');
+    if (!line.empty() && line.back() == '}' && open != std::string::npos) {
+      std::string size = line.substr(open + 1, line.size() - open - 2);
+      bool plus = !size.empty() && size.back() == '+';
+      if (plus) size.pop_back();
+      if (!plus) c.Send("+ Ready for literal data\r\n");
+      pos = eol + 2 + std::stoull(size);
+      if (!c.ReadBytes(pos)) return;
+      continue;
+    }
+    pos = eol + 2;
+    bool logout = line.find(" LOGOUT") != std::string::npos && line.find(tag + " ") == 0;
+    if (logout) {
+      c.Send("* BYE logging out\r\n" + tag + " OK LOGOUT completed\r\n");
+      c.socket().Close();
+      return;
+    }
+    c.Send(tag + " OK done\r\n");
+    tag.clear();
+  }
+}
+
+std::string Sha256Hex(std::string_view data) {
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(), digest);
+  std::string hex;
+  char buf[3];
+  for (uint8_t b : digest) {
+    std::snprintf(buf, sizeof(buf), "%02x", b);
+    hex += buf;
+  }
+  return hex;
+}
+
+// Stats once every session has ended (bounded wait), with the invariant
+// checked.
+nlohmann::json QuietStats(Proxy& proxy) {
+  nlohmann::json stats;
+  WaitFor([&] {
+    stats = proxy.Stats();
+    return stats["connections"]["active"] == 0;
+  });
+  CHECK(stats["connections"]["active"] == 0);
+  CheckStatsInvariant(stats);
+  return stats;
+}
+
+TEST_CASE("normal session: greeting, commands, responses and LOGOUT byte for byte") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.ReadUntil("ready\r\n"));
+  CHECK(client.received() == kGreeting);
+  REQUIRE(client.Send("a1 LOGIN user pass\r\n"));
+  REQUIRE(client.ReadUntil("a1 OK"));
+  REQUIRE(client.Send("a2 LOGOUT\r\n"));
+  CHECK(client.WaitEof());
+  CHECK(client.received() ==
+        kGreeting + "a1 OK done\r\n* BYE logging out\r\na2 OK LOGOUT completed\r\n");
+  REQUIRE(backend.WaitScriptsDone());
+  CHECK(backend.received(0) == "a1 LOGIN user pass\r\na2 LOGOUT\r\n");
+  auto stats = QuietStats(proxy);
+  CHECK(stats["connections"]["accepted"] == 1);
+  CHECK(ClosedCount(stats, "backend_closed") == 1);
+  CHECK(stats["routes"]["default"]["accepted"] == 1);
+  CHECK(stats["tls"]["handshakes"] == 1);
+  CHECK(stats["bytes"]["client_to_backend"] == 31);
+}
+
+// The APPEND at the heart of the Exchange 5.5 bug, with the client's records
+// cut and sent as each case says. The backend must see every byte.
+void AppendThrough(const std::vector<std::string>& literal_records, TlsClient::Cut cut) {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.ReadUntil(kGreeting));
+  std::string literal;
+  for (const std::string& r : literal_records) literal += r;
+  literal.resize(literal.size() - 2);  // the records end with the command's CRLF
+  const std::string command =
+      "a1 APPEND INBOX (\\Seen) {" + std::to_string(literal.size()) + "}\r\n";
+  REQUIRE(client.Send({command}, cut));
+  REQUIRE(client.ReadUntil("+ Ready"));
+  REQUIRE(client.Send(literal_records, cut));
+  REQUIRE(client.ReadUntil("a1 OK"));
+  REQUIRE(client.Send({"a2 NOOP\r\n", "a3 LOGOUT\r\n"}, cut));
+  CHECK(client.WaitEof());
+  REQUIRE(backend.WaitScriptsDone());
+  CHECK(backend.received(0) == command + literal + "\r\na2 NOOP\r\na3 LOGOUT\r\n");
+  CHECK(client.received() == kGreeting +
+                                 "+ Ready for literal data\r\na1 OK done\r\na2 OK done\r\n"
+                                 "* BYE logging out\r\na3 OK LOGOUT completed\r\n");
+  QuietStats(proxy);
+}
+
+TEST_CASE("APPEND: the literal's last byte and its CR/LF in one record") {
+  AppendThrough({"Subject: hi\r\n\r\n", "hello world\r\n"}, TlsClient::Cut::kSendPerRecord);
+}
+
+TEST_CASE("APPEND: the CR/LF alone in the next record") {
+  AppendThrough({"Subject: hi\r\n\r\nhello world", "\r\n"}, TlsClient::Cut::kSendPerRecord);
+}
+
+TEST_CASE("APPEND: CR and LF in separate records") {
+  AppendThrough({"Subject: hi\r\n\r\nhello world", "\r", "\n"}, TlsClient::Cut::kSendPerRecord);
+}
+
+TEST_CASE("APPEND: several records coalesced into one send") {
+  AppendThrough({"Subject: hi\r\n", "\r\n", "hello ", "world", "\r\n"}, TlsClient::Cut::kOneSend);
+}
+
+TEST_CASE("APPEND: every ciphertext byte in its own send") {
+  AppendThrough({"Subject: hi\r\n\r\nhello world", "\r\n"}, TlsClient::Cut::kSendPerByte);
+}
+
+TEST_CASE("bytes pipelined with the handshake's last flight wait for the backend's greeting") {
+  std::atomic<bool> early_bytes{false};
+  ScriptedBackend backend([&](BackendConnection& c) {
+    // Greet late: nothing may arrive before the greeting.
+    c.ReadBytes(1, 300ms);
+    early_bytes = !c.received().empty();
+    MiniImap(c);
+  });
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake("a1 CAPABILITY\r\na2 LOGOUT\r\n"));
+  CHECK(client.version() == "TLSv1.3");
+  CHECK(client.WaitEof());
+  REQUIRE(backend.WaitScriptsDone());
+  CHECK_FALSE(early_bytes.load());
+  CHECK(backend.received(0) == "a1 CAPABILITY\r\na2 LOGOUT\r\n");
+  CHECK(client.received() ==
+        kGreeting + "a1 OK done\r\n* BYE logging out\r\na2 OK LOGOUT completed\r\n");
+  QuietStats(proxy);
+}
+
+TEST_CASE("TLS 1.2 client: same exact bytes") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port, "", TLS1_2_VERSION);
+  REQUIRE(client.Handshake());
+  CHECK(client.version() == "TLSv1.2");
+  REQUIRE(client.Send({"a1 APPEND INBOX {3+}\r\nabc", "\r\n", "a2 LOGOUT\r\n"},
+                      TlsClient::Cut::kSendPerRecord));
+  CHECK(client.WaitEof());
+  REQUIRE(backend.WaitScriptsDone());
+  CHECK(backend.received(0) == "a1 APPEND INBOX {3+}\r\nabc\r\na2 LOGOUT\r\n");
+  QuietStats(proxy);
+}
+
+TEST_CASE("a 32 MiB literal arrives intact (SHA-256 compared)") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.ReadUntil(kGreeting));
+  constexpr size_t kSize = 32u << 20;
+  std::string literal(kSize, '\0');
+  uint64_t x = 88172645463325252ull;  // xorshift: bytes of every value, CR/LF included
+  for (size_t i = 0; i < kSize; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    literal[i] = static_cast<char>(x);
+  }
+  const std::string command = "a1 APPEND INBOX {" + std::to_string(kSize) + "}\r\n";
+  REQUIRE(client.Send(command));
+  REQUIRE(client.ReadUntil("+ Ready"));
+  constexpr size_t kPiece = 1u << 20;
+  for (size_t off = 0; off < kSize; off += kPiece) {
+    REQUIRE(client.Send(literal.substr(off, kPiece)));
+  }
+  REQUIRE(client.Send("\r\na2 LOGOUT\r\n"));
+  CHECK(client.WaitEof(60s));
+  REQUIRE(backend.WaitScriptsDone(60s));
+  std::string got = backend.received(0);
+  REQUIRE(got.size() == command.size() + kSize + 13);
+  CHECK(got.substr(0, command.size()) == command);
+  CHECK(Sha256Hex(std::string_view(got).substr(command.size(), kSize)) == Sha256Hex(literal));
+  CHECK(got.substr(command.size() + kSize) == "\r\na2 LOGOUT\r\n");
+  auto stats = QuietStats(proxy);
+  CHECK(stats["bytes"]["client_to_backend"].get<uint64_t>() == command.size() + kSize + 13);
+}
+
+TEST_CASE("a 16 MiB response to a slow reader arrives intact") {
+  constexpr size_t kSize = 16u << 20;
+  std::string body(kSize, 'x');
+  for (size_t i = 0; i < kSize; ++i) body[i] = static_cast<char>((i * 7919) >> 3);
+  const std::string response = "* 1 FETCH (BODY[] {" + std::to_string(kSize) + "}\r\n" + body +
+                               ")\r\na1 OK FETCH completed\r\n";
+  ScriptedBackend backend([&](BackendConnection& c) {
+    c.Send(kGreeting);
+    if (!c.ReadUntil("a1 FETCH 1 BODY[]\r\n")) return;
+    c.Send(response);
+    c.WaitEof(60s);
+  });
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.ReadUntil(kGreeting));
+  REQUIRE(client.Send("a1 FETCH 1 BODY[]\r\n"));
+  std::this_thread::sleep_for(500ms);  // the proxy must hold back, not lose
+  REQUIRE(client.ReadUntil("a1 OK FETCH completed\r\n", 60s));
+  CHECK(client.received().size() == kGreeting.size() + response.size());
+  CHECK(Sha256Hex(client.received()) == Sha256Hex(kGreeting + response));
+  client.SendCloseNotify();
+  client.socket().Close();
+  REQUIRE(backend.WaitScriptsDone(60s));
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "client_closed") == 1);
+}
+
+TEST_CASE("backend unreachable: the client gets BYE and the close is counted") {
+  TestSetup setup;
+  Proxy proxy(setup.Config({FreePort()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  CHECK(client.WaitEof());
+  CHECK(client.received() == "* BYE [UNAVAILABLE] Backend unavailable\r\n");
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "backend_unavailable") == 1);
+  CHECK(stats["routes"]["default"]["closed"]["backend_unavailable"] == 1);
+}
+
+TEST_CASE("failover: refused, then silent, then a working backend") {
+  ScriptedBackend silent([](BackendConnection& c) { c.WaitEof(3s); });
+  ScriptedBackend good(MiniImap);
+  TestSetup setup;
+  auto config = setup.Config({FreePort(), silent.port(), good.port()});
+  config["limits"] = {{"backend_connect_timeout", 0.3}};
+  Proxy proxy(config);
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake("a1 NOOP\r\n"));
+  REQUIRE(client.ReadUntil("a1 OK done\r\n"));
+  CHECK(client.received() == kGreeting + "a1 OK done\r\n");
+  CHECK(silent.connections() == 1);
+  CHECK(silent.received(0).empty());  // nothing was sent to a backend that never greeted
+  REQUIRE(client.Send("a2 LOGOUT\r\n"));
+  CHECK(client.WaitEof());
+  REQUIRE(good.WaitScriptsDone());
+  CHECK(good.received(0) == "a1 NOOP\r\na2 LOGOUT\r\n");
+  QuietStats(proxy);
+}
+
+TEST_CASE("backend closing mid-session: its last bytes reach the client, then the end") {
+  ScriptedBackend backend([](BackendConnection& c) {
+    c.Send(kGreeting);
+    if (!c.ReadUntil("a1 SELECT INBOX\r\n")) return;
+    c.Send("* 3 EXISTS\r\n* BYE going down\r\n");
+    c.socket().Close();
+  });
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.Send("a1 SELECT INBOX\r\n"));
+  CHECK(client.WaitEof());
+  CHECK(client.received() == kGreeting + "* 3 EXISTS\r\n* BYE going down\r\n");
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "backend_closed") == 1);
+}
+
+TEST_CASE("client reset mid-literal: the backend sees the end, the session is counted once") {
+  ScriptedBackend backend([](BackendConnection& c) {
+    c.Send(kGreeting);
+    if (!c.ReadUntil("{1000}\r\n")) return;
+    c.Send("+ go\r\n");
+    c.WaitEof();
+  });
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  {
+    TlsClient client(setup.port);
+    REQUIRE(client.Handshake());
+    REQUIRE(client.Send("a1 APPEND INBOX {1000}\r\n"));
+    REQUIRE(client.ReadUntil("+ go"));
+    REQUIRE(client.Send(std::string(100, 'z')));
+    REQUIRE(WaitFor([&] { return backend.received(0).size() == 124; }));
+    client.socket().Reset();
+  }
+  REQUIRE(backend.WaitScriptsDone());
+  CHECK(backend.received(0) == "a1 APPEND INBOX {1000}\r\n" + std::string(100, 'z'));
+  auto stats = QuietStats(proxy);
+  CHECK(stats["connections"]["accepted"] == 1);
+  CHECK(ClosedCount(stats, "client_closed") == 1);
+}
+
+TEST_CASE("backend reset mid-response: the client gets what came before, then the end") {
+  ScriptedBackend backend([](BackendConnection& c) {
+    c.Send(kGreeting);
+    if (!c.ReadUntil("a1 FETCH 1 BODY[]\r\n")) return;
+    c.Send("* 1 FETCH (BODY[] {100}\r\nonly part");
+    std::this_thread::sleep_for(100ms);
+    c.socket().Reset();
+  });
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.Send("a1 FETCH 1 BODY[]\r\n"));
+  CHECK(client.WaitEof());
+  CHECK(client.received() == kGreeting + "* 1 FETCH (BODY[] {100}\r\nonly part");
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "backend_closed") == 1);
+}
+
+TEST_CASE("client close_notify after LOGOUT: the backend still answers, the client gets it") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.ReadUntil(kGreeting));
+  REQUIRE(client.Send("a1 LOGOUT\r\n"));
+  client.SendCloseNotify();
+  CHECK(client.WaitEof());
+  CHECK(client.received() == kGreeting + "* BYE logging out\r\na1 OK LOGOUT completed\r\n");
+  REQUIRE(backend.WaitScriptsDone());
+  CHECK(backend.received(0) == "a1 LOGOUT\r\n");
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "client_closed") == 1);
+}
+
+TEST_CASE("handshake timeout, garbage, and a bare connect are each counted once") {
+  TestSetup setup;
+  auto config = setup.Config({FreePort()});
+  config["limits"] = {{"handshake_timeout", 0.3}};
+  Proxy proxy(config);
+  {
+    Socket silent = Socket::Connect(setup.port);
+    char buf[16];
+    CHECK(silent.ReadSome(buf, sizeof(buf), 5s) == 0);  // closed by the proxy
+  }
+  {
+    Socket garbage = Socket::Connect(setup.port);
+    REQUIRE(garbage.SendAll("GET / HTTP/1.1\r\n\r\n"));
+    char buf[64];
+    for (int i = 0; i < 10 && garbage.ReadSome(buf, sizeof(buf), 5s) > 0; ++i) {
+    }
+  }
+  { Socket bare = Socket::Connect(setup.port); }
+  auto stats = QuietStats(proxy);
+  CHECK(stats["connections"]["accepted"] == 3);
+  CHECK(ClosedCount(stats, "handshake_timeout") == 1);
+  CHECK(ClosedCount(stats, "tls_error") == 1);
+  CHECK(ClosedCount(stats, "client_closed") == 1);
+  CHECK(stats["tls"]["handshake_failures"] == 1);
+}
+
+TEST_CASE("idle timeout: BYE, close, counted") {
+  ScriptedBackend backend([](BackendConnection& c) {
+    c.Send(kGreeting);
+    c.WaitEof();
+  });
+  TestSetup setup;
+  auto config = setup.Config({backend.port()});
+  config["limits"] = {{"idle_timeout", 0.4}};
+  Proxy proxy(config);
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  CHECK(client.WaitEof());
+  CHECK(client.received() == kGreeting + "* BYE Autologout; idle for too long\r\n");
+  REQUIRE(backend.WaitScriptsDone());
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "idle_timeout") == 1);
+}
+
+TEST_CASE("SIGTERM: open sessions get BYE, the process exits 0") {
+  ScriptedBackend backend([](BackendConnection& c) {
+    c.Send(kGreeting);
+    c.WaitEof();
+  });
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.ReadUntil(kGreeting));
+  CHECK(proxy.Stop() == 0);
+  CHECK(client.WaitEof());
+  CHECK(client.received() == kGreeting + "* BYE Server shutting down\r\n");
+}
+
+TEST_CASE("many sessions on several workers: each counted exactly once") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  constexpr int kSessions = 40;
+  for (int i = 0; i < kSessions; ++i) {
+    TlsClient client(setup.port);
+    REQUIRE(client.Handshake("a" + std::to_string(i) + " LOGOUT\r\n"));
+    CHECK(client.WaitEof());
+  }
+  REQUIRE(backend.WaitScriptsDone());
+  auto stats = QuietStats(proxy);
+  CHECK(stats["connections"]["accepted"] == kSessions);
+  CHECK(stats["routes"]["default"]["accepted"] == kSessions);
+  CHECK(ClosedCount(stats, "backend_closed") == kSessions);
+}
+
+TEST_CASE("stats endpoint: /healthz, /metrics, 404") {
+  TestSetup setup;
+  Proxy proxy(setup.Config({FreePort()}));
+  CHECK(HttpGet(proxy.stats_port(), "/healthz").find("HTTP/1.1 200 OK") == 0);
+  std::string metrics = HttpGet(proxy.stats_port(), "/metrics");
+  CHECK(metrics.find("HTTP/1.1 200 OK") == 0);
+  CHECK(metrics.find("# TYPE imapfront_connections_closed_total counter") != std::string::npos);
+  CHECK(metrics.find("imapfront_connections_closed_total{reason=\"tls_error\"} 0") !=
+        std::string::npos);
+  CHECK(metrics.find("imapfront_connections_accepted_total 0") != std::string::npos);
+  CHECK(HttpGet(proxy.stats_port(), "/nope").find("HTTP/1.1 404") == 0);
+}
+
+TEST_CASE("command line: --version, --check-config, bad config, address in use") {
+  TestSetup setup;
+  auto version = RunCommand({IMAPFRONT_BINARY, "--version"});
+  CHECK(version.exit_code == 0);
+  CHECK(version.output.find("BoringSSL") != std::string::npos);
+  CHECK(version.output.find("libuv") != std::string::npos);
+
+  std::string good = setup.dir + "/good.json";
+  WriteFile(good, setup.Config({143}).dump());
+  auto ok = RunCommand({IMAPFRONT_BINARY, "--check-config", good});
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.output == "config ok\n");
+
+  auto bad_config = setup.Config({143});
+  bad_config["routes"][0]["backends"][0] = "127.0.0.1:70000";
+  bad_config["tls"]["certificates"][0]["key"] = setup.dir + "/missing.key";
+  std::string bad = setup.dir + "/bad.json";
+  WriteFile(bad, bad_config.dump());
+  auto check = RunCommand({IMAPFRONT_BINARY, "--check-config", bad});
+  CHECK(check.exit_code == 1);
+  CHECK(check.output.find(bad + ": routes[0].backends[0]: port 70000 out of range 1..65535") !=
+        std::string::npos);
+  auto run_bad = RunCommand({IMAPFRONT_BINARY, "--config", bad});
+  CHECK(run_bad.exit_code == 1);
+
+  auto wrong_key = setup.Config({143});
+  wrong_key["tls"]["certificates"][0]["key"] = setup.dir + "/missing.key";
+  WriteFile(bad, wrong_key.dump());
+  check = RunCommand({IMAPFRONT_BINARY, "--check-config", bad});
+  CHECK(check.exit_code == 1);
+  CHECK(check.output.find(bad + ": tls.certificates[0].key") != std::string::npos);
+
+  CHECK(RunCommand({IMAPFRONT_BINARY, "--bogus"}).exit_code == 1);
+
+  // A plain listener (no SO_REUSEPORT) holds the port: exit 2, naming it.
+  Socket holder;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(setup.port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  REQUIRE(listen(fd, 1) == 0);
+  holder = Socket(fd);
+  auto in_use = RunCommand({IMAPFRONT_BINARY, "--config", good});
+  CHECK(in_use.exit_code == 2);
+  CHECK(in_use.output.find("127.0.0.1:" + std::to_string(setup.port)) != std::string::npos);
+  CHECK(in_use.output.find("in use") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace imapfront::testing

@@ -1,0 +1,88 @@
+#include "tests/test_certs.h"
+
+#include <openssl/base.h>
+#ifndef OPENSSL_IS_BORINGSSL
+#error "tests must use BoringSSL too"
+#endif
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec_key.h>
+#include <openssl/evp.h>
+#include <openssl/obj.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace imapfront::testing {
+
+std::string MakeTempDir() {
+  const char* base = getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/imapfront-test-XXXXXX";
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+void WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream f(path, std::ios::binary);
+  f << contents;
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+TestCert MakeTestCert(const std::string& dir, const std::string& stem,
+                      const std::vector<std::string>& dns_names) {
+  bssl::UniquePtr<EC_KEY> ec(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+  EC_KEY_generate_key(ec.get());
+  bssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_new());
+  EVP_PKEY_assign_EC_KEY(key.get(), ec.release());
+
+  bssl::UniquePtr<X509> x509(X509_new());
+  X509_set_version(x509.get(), X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(x509.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x509.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x509.get()), 86400L * 365);
+  X509_NAME* name = X509_get_subject_name(x509.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const uint8_t*>(dns_names.front().c_str()), -1, -1,
+                             0);
+  X509_set_issuer_name(x509.get(), name);
+  X509_set_pubkey(x509.get(), key.get());
+  std::string san;
+  for (const std::string& n : dns_names) san += (san.empty() ? "DNS:" : ",DNS:") + n;
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, x509.get(), x509.get(), nullptr, nullptr, 0);
+  bssl::UniquePtr<X509_EXTENSION> ext(
+      X509V3_EXT_nconf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str()));
+  X509_add_ext(x509.get(), ext.get(), -1);
+  X509_sign(x509.get(), key.get(), EVP_sha256());
+
+  bssl::UniquePtr<BIO> cert_bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(cert_bio.get(), x509.get());
+  bssl::UniquePtr<BIO> key_bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  const uint8_t* data;
+  size_t len;
+  TestCert out;
+  BIO_mem_contents(cert_bio.get(), &data, &len);
+  out.cert_pem.assign(reinterpret_cast<const char*>(data), len);
+  BIO_mem_contents(key_bio.get(), &data, &len);
+  std::string key_pem(reinterpret_cast<const char*>(data), len);
+  out.cert_path = dir + "/" + stem + ".pem";
+  out.key_path = dir + "/" + stem + ".key";
+  WriteFile(out.cert_path, out.cert_pem);
+  WriteFile(out.key_path, key_pem);
+  return out;
+}
+
+}  // namespace imapfront::testing

@@ -1,0 +1,28 @@
+// Self-signed certificates made at test time with BoringSSL, so tests need no
+// openssl binary and no files in the repository.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace imapfront::testing {
+
+struct TestCert {
+  std::string cert_path;
+  std::string key_path;
+  std::string cert_pem;
+};
+
+// A fresh directory under $TMPDIR (or /tmp), removed by nobody: tests are
+// short-lived and the OS cleans /tmp.
+std::string MakeTempDir();
+
+// An ECDSA P-256 certificate for |dns_names| (the first is also the CN),
+// written as |dir|/|stem|.pem and |dir|/|stem|.key.
+TestCert MakeTestCert(const std::string& dir, const std::string& stem,
+                      const std::vector<std::string>& dns_names);
+
+void WriteFile(const std::string& path, const std::string& contents);
+std::string ReadFile(const std::string& path);
+
+}  // namespace imapfront::testing
