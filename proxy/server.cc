@@ -1,6 +1,7 @@
 #include "proxy/server.h"
 
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -37,6 +38,15 @@ int OpenListenSocket(const SocketAddress& address, std::string* error) {
     return -1;
   }
   return fd;
+}
+
+// Each session needs two descriptors; take all the kernel allows us.
+void RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
 }
 
 class Server {
@@ -88,6 +98,7 @@ bool Server::OpenWorkers(size_t count) {
 int Server::Run() {
   const Config& config = *runtime_->config;
   SetLogLevel(config.log_level);
+  RaiseDescriptorLimit();
   size_t count = config.workers ? config.workers : uv_available_parallelism();
   if (!OpenWorkers(count)) {
     workers_.clear();  // never started: their loops hold only unstarted handles

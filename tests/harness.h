@@ -172,6 +172,7 @@ class Proxy {
   ~Proxy();
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   uint16_t stats_port() const { return stats_port_; }
   nlohmann::json Stats();
   // SIGTERM, then waits; returns the exit code (or -1 if it had to be killed).
