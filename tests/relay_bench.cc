@@ -26,7 +26,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 // CPU seconds (user + system) used so far by process |pid|.
 double ProcessCpu(pid_t pid) {
@@ -120,9 +122,7 @@ class SinkBackend {
     }
   }
 
-  static void Send(int fd, std::string_view s) {
-    Socket(dup(fd)).SendAll(s);
-  }
+  static void Send(int fd, std::string_view s) { Socket(dup(fd)).SendAll(s); }
 
   void Consume(int fd, Conn& c, const char* p, size_t n) {
     while (n > 0) {
@@ -206,9 +206,10 @@ void BenchThroughput(const Options& o, SinkBackend& backend, uint16_t port, pid_
   std::printf("  straight to backend (plaintext): %8.1f MiB/s\n", mib / direct_s);
   std::printf("  through imapfront (TLS 1.3):     %8.1f MiB/s  = %.2f x the plaintext rate\n",
               mib / proxy_s, direct_s / proxy_s);
-  std::printf("  imapfront CPU: %.2f s per GiB; client's own TLS+send CPU: %.2f s per GiB; "
-              "ratio %.2f\n",
-              proxy_cpu * 1024 / mib, client_cpu * 1024 / mib, proxy_cpu / client_cpu);
+  std::printf(
+      "  imapfront CPU: %.2f s per GiB; client's own TLS+send CPU: %.2f s per GiB; "
+      "ratio %.2f\n",
+      proxy_cpu * 1024 / mib, client_cpu * 1024 / mib, proxy_cpu / client_cpu);
 }
 
 void BenchHandshakes(const Options& o, uint16_t port, pid_t proxy) {
@@ -223,11 +224,12 @@ void BenchHandshakes(const Options& o, uint16_t port, pid_t proxy) {
   double proxy_cpu = ProcessCpu(proxy) - proxy_cpu0, client_cpu = ThreadCpu() - client_cpu0;
   std::printf("TLS 1.3 handshakes (ECDSA P-256, new connection each, greeting relayed): %zu/%zu\n",
               done, o.handshakes);
-  std::printf("  imapfront CPU per session setup: %.3f ms; client CPU per handshake: %.3f ms; "
-              "ratio %.2f; %.0f sessions/s sequential\n",
-              proxy_cpu * 1000 / static_cast<double>(o.handshakes),
-              client_cpu * 1000 / static_cast<double>(o.handshakes), proxy_cpu / client_cpu,
-              static_cast<double>(o.handshakes) / wall);
+  std::printf(
+      "  imapfront CPU per session setup: %.3f ms; client CPU per handshake: %.3f ms; "
+      "ratio %.2f; %.0f sessions/s sequential\n",
+      proxy_cpu * 1000 / static_cast<double>(o.handshakes),
+      client_cpu * 1000 / static_cast<double>(o.handshakes), proxy_cpu / client_cpu,
+      static_cast<double>(o.handshakes) / wall);
 }
 
 void BenchIdleMemory(const Options& o, uint16_t port, pid_t proxy) {
@@ -249,9 +251,10 @@ void BenchIdleMemory(const Options& o, uint16_t port, pid_t proxy) {
   std::this_thread::sleep_for(300ms);
   long after = RssKiB(proxy);
   std::printf("Idle TLS sessions: %zu open (%zu greeted)\n", clients.size(), ok);
-  std::printf("  imapfront RSS %ld KiB -> %ld KiB: %.2f KiB per idle session "
-              "(client + backend side, TLS 1.3)\n",
-              before, after, static_cast<double>(after - before) / static_cast<double>(o.idle_sessions));
+  std::printf(
+      "  imapfront RSS %ld KiB -> %ld KiB: %.2f KiB per idle session "
+      "(client + backend side, TLS 1.3)\n",
+      before, after, static_cast<double>(after - before) / static_cast<double>(o.idle_sessions));
 }
 
 }  // namespace
@@ -263,11 +266,15 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     size_t value = std::strtoull(argv[i + 1], nullptr, 10);
-    if (flag == "--literal-mib") o.literal_mib = value;
-    else if (flag == "--idle-sessions") o.idle_sessions = value;
-    else if (flag == "--handshakes") o.handshakes = value;
+    if (flag == "--literal-mib")
+      o.literal_mib = value;
+    else if (flag == "--idle-sessions")
+      o.idle_sessions = value;
+    else if (flag == "--handshakes")
+      o.handshakes = value;
     else {
-      std::fprintf(stderr, "usage: %s [--literal-mib N] [--idle-sessions N] [--handshakes N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--literal-mib N] [--idle-sessions N] [--handshakes N]\n",
+                   argv[0]);
       return 1;
     }
   }

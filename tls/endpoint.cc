@@ -23,8 +23,7 @@ Endpoint::Endpoint(bssl::UniquePtr<SSL> ssl, CiphertextSink* sink)
   BIO* bio = BIO_new(Method());
   BIO_set_data(bio, this);
   BIO_set_init(bio, 1);
-  SSL_set_bio(ssl_.get(), bio, bio);  // one reference serves both directions
-  BIO_up_ref(bio);
+  SSL_set_bio(ssl_.get(), bio, bio);  // takes our one reference, for both directions
 }
 
 Endpoint::~Endpoint() = default;
