@@ -398,7 +398,10 @@ Proxy::Proxy(nlohmann::json config) {
 }
 
 Proxy::~Proxy() {
-  Stop();
+  if (pid_ <= 0) return;
+  // A clean exit also means no sanitizer report (leaks included) at exit.
+  int code = Stop();
+  CHECK_MESSAGE(code == 0, "imapfront exited with " << code << "; its log:\n" << Log());
 }
 
 int Proxy::Stop(Duration timeout) {
