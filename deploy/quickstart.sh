@@ -182,22 +182,7 @@ start_dovecot() {
 }
 
 write_imapfront_config() {
-  python3 - "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" "$ACCESS_LOG" <<'EOF'
-import json, sys
-path, imaps, stats, backend, cert, key, access_log = sys.argv[1:]
-config = {
-    "workers": 2,
-    "stats": {"listen": f"127.0.0.1:{stats}"},
-    "log": {"level": "info", "access_log": access_log},
-    "tls": {"certificates": [{"cert": cert, "key": key, "names": ["localhost"]}]},
-    "listeners": [{"name": "imaps", "listen": f"127.0.0.1:{imaps}", "mode": "implicit_tls"}],
-    "routes": [{"name": "default", "backends": [f"127.0.0.1:{backend}"]}],
-    "limits": {"shutdown_grace": 5},
-}
-with open(path, "w") as f:
-    json.dump(config, f, indent=2)
-    f.write("\n")
-EOF
+  imapfront_write_config "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" "$ACCESS_LOG"
   echo "config $CONFIG:"
   sed 's/^/  /' "$CONFIG"
 }

@@ -139,21 +139,7 @@ dovecot_write_config "$WORK" "$BACKEND_PORT" "imapfront-e2e-$$" || fail "could n
 dovecot_start "$WORK" 10 || fail "Dovecot did not start"
 info "dovecot is up on 127.0.0.1:$BACKEND_PORT"
 
-python3 - "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" "$ACCESS_LOG" <<'EOF'
-import json, sys
-path, imaps, stats, backend, cert, key, access_log = sys.argv[1:]
-config = {
-    "workers": 2,
-    "stats": {"listen": f"127.0.0.1:{stats}"},
-    "log": {"level": "info", "access_log": access_log},
-    "tls": {"certificates": [{"cert": cert, "key": key, "names": ["localhost"]}]},
-    "listeners": [{"name": "imaps", "listen": f"127.0.0.1:{imaps}", "mode": "implicit_tls"}],
-    "routes": [{"name": "default", "backends": [f"127.0.0.1:{backend}"]}],
-    "limits": {"shutdown_grace": 2},
-}
-with open(path, "w") as f:
-    json.dump(config, f, indent=2)
-EOF
+imapfront_write_config "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" "$ACCESS_LOG"
 
 out="$(timeout 10 "$IMAPFRONT" --check-config "$CONFIG" 2>&1)" ||
   fail "imapfront --check-config $CONFIG failed: $out"
