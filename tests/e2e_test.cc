@@ -240,8 +240,14 @@ TEST_CASE("a 16 MiB response to a slow reader arrives intact") {
   TlsClient client(setup.port);
   REQUIRE(client.Handshake());
   REQUIRE(client.ReadUntil(kGreeting));
+  const long rss_before = RssKiB(proxy.pid());
   REQUIRE(client.Send("a1 FETCH 1 BODY[]\r\n"));
-  std::this_thread::sleep_for(500ms);  // the proxy must hold back, not lose
+  // The client does not read: the proxy must stop reading the backend once
+  // buffer_bytes are queued, holding back (not losing, not buffering) the rest.
+  std::this_thread::sleep_for(700ms);
+  const long rss_stalled = RssKiB(proxy.pid());
+  CHECK_MESSAGE(rss_stalled - rss_before < 8 * 1024,
+                "RSS grew from " << rss_before << " KiB to " << rss_stalled << " KiB");
   REQUIRE(client.ReadUntil("a1 OK FETCH completed\r\n", 60s));
   CHECK(client.received().size() == kGreeting.size() + response.size());
   CHECK(Sha256Hex(client.received()) == Sha256Hex(kGreeting + response));
@@ -250,6 +256,37 @@ TEST_CASE("a 16 MiB response to a slow reader arrives intact") {
   REQUIRE(backend.WaitScriptsDone(60s));
   auto stats = QuietStats(proxy);
   CHECK(ClosedCount(stats, "client_closed") == 1);
+}
+
+TEST_CASE("routes by SNI: the named route's backend, and the default for other names or none") {
+  ScriptedBackend legacy(MiniImap);
+  ScriptedBackend other(MiniImap);
+  TestSetup setup;
+  auto config = setup.Config({other.port()});
+  config["routes"] = {
+      {{"name", "legacy"},
+       {"sni", {"mail.example.com", "*.legacy.example"}},
+       {"listeners", {"imaps"}},
+       {"backends", {"127.0.0.1:" + std::to_string(legacy.port())}}},
+      {{"name", "default"}, {"backends", {"127.0.0.1:" + std::to_string(other.port())}}}};
+  Proxy proxy(config);
+  const std::vector<std::pair<std::string, ScriptedBackend*>> cases = {
+      {"mail.example.com", &legacy},
+      {"imap.legacy.example", &legacy},
+      {"other.example.com", &other},
+      {"", &other}};
+  for (const auto& [sni, backend] : cases) {
+    TlsClient client(setup.port, sni);
+    REQUIRE(client.Handshake("x LOGOUT\r\n"));
+    CHECK(client.WaitEof());
+  }
+  REQUIRE(legacy.WaitScriptsDone());
+  REQUIRE(other.WaitScriptsDone());
+  CHECK(legacy.connections() == 2);
+  CHECK(other.connections() == 2);
+  auto stats = QuietStats(proxy, 4);
+  CHECK(stats["routes"]["legacy"]["accepted"] == 2);
+  CHECK(stats["routes"]["default"]["accepted"] == 2);
 }
 
 TEST_CASE("backend unreachable: the client gets BYE and the close is counted") {

@@ -202,6 +202,9 @@ struct CommandResult {
 };
 CommandResult RunCommand(const std::vector<std::string>& argv, Duration timeout = kWait);
 
+// Resident memory of process |pid| in KiB, or -1.
+long RssKiB(pid_t pid);
+
 std::string HttpGet(uint16_t port, const std::string& path);
 // accepted == active + sum(closed), for the whole and for every route.
 void CheckStatsInvariant(const nlohmann::json& stats);

@@ -52,15 +52,6 @@ double ThreadCpu() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-long RssKiB(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return -1;
-}
-
 // A plaintext IMAP sink on one thread: greets every connection, answers '+'
 // to "{N}", discards the literal, answers "TAG OK". Many idle connections
 // cost it nothing.
