@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netdb.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -527,6 +528,13 @@ TEST_CASE("ParseSocketAddress") {
   SUBCASE("host names are resolved only when asked") {
     CHECK_FALSE(ParseSocketAddress("localhost:143", false, &error).has_value());
     CHECK(error == "\"localhost\" is not an IP address (host names are not allowed here)");
+    addrinfo* found = nullptr;
+    if (getaddrinfo("localhost", nullptr, nullptr, &found) != 0) {
+      // A bare chroot may have no /etc/hosts; then no name resolves.
+      MESSAGE("skipped: \"localhost\" does not resolve on this machine");
+      return;
+    }
+    freeaddrinfo(found);
     const auto address = ParseSocketAddress("localhost:143", true, &error);
     REQUIRE(address.has_value());
     CHECK(address->text == "localhost:143");
