@@ -789,6 +789,13 @@ bool ReadFile(const std::string& path, std::string* text, std::string* error) {
 
 }  // namespace
 
+const ListenerConfig* Config::FindListener(std::string_view name) const {
+  for (const ListenerConfig& l : listeners) {
+    if (l.name == name) return &l;
+  }
+  return nullptr;
+}
+
 const RouteConfig* Config::SelectRoute(std::string_view listener,
                                        std::string_view server_name) const {
   for (const RouteConfig& route : routes) {

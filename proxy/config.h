@@ -77,6 +77,8 @@ struct Config {
   // The first route that serves a connection on |listener| with SNI
   // |server_name| ("" when the client sent none), or null.
   const RouteConfig* SelectRoute(std::string_view listener, std::string_view server_name) const;
+  // The listener named |name|, or null.
+  const ListenerConfig* FindListener(std::string_view name) const;
 };
 
 struct ConfigResult {

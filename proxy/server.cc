@@ -19,6 +19,26 @@
 namespace imapfront {
 namespace {
 
+// SO_REUSEPORT would let us share a port with another process of the same
+// user (a second imapfront, started by mistake, would silently take half the
+// connections). A plain bind finds any such holder first.
+bool AddressIsFree(const SocketAddress& address, std::string* error) {
+  int fd = socket(address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = std::strerror(errno);
+    return false;
+  }
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  if (address.addr.ss_family == AF_INET6) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+  }
+  bool free = bind(fd, address.sa(), address.addr_len) == 0;
+  if (!free) *error = std::strerror(errno);
+  close(fd);
+  return free;
+}
+
 // A listening socket of our own, so that every worker can have one on the
 // same address (SO_REUSEPORT: the kernel spreads connections over them).
 int OpenListenSocket(const SocketAddress& address, std::string* error) {
@@ -76,6 +96,18 @@ class Server {
 bool Server::OpenWorkers(size_t count) {
   const Config& config = *runtime_->config;
   stats_ = std::make_unique<Stats>(count);
+  auto report = [&](size_t i, const std::string& error) {
+    const ListenerConfig& l = config.listeners[i];
+    Logf(LogLevel::kError, "cannot listen on %s (listeners[%zu] \"%s\"): %s", l.listen.text.c_str(),
+         i, l.name.c_str(), error.c_str());
+  };
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    std::string error;
+    if (!AddressIsFree(config.listeners[i].listen, &error)) {
+      report(i, error);
+      return false;
+    }
+  }
   for (size_t w = 0; w < count; ++w) {
     std::vector<ListenSocket> sockets;
     for (size_t i = 0; i < config.listeners.size(); ++i) {
@@ -83,8 +115,7 @@ bool Server::OpenWorkers(size_t count) {
       std::string error;
       int fd = OpenListenSocket(l.listen, &error);
       if (fd < 0) {
-        Logf(LogLevel::kError, "cannot listen on %s (listeners[%zu] \"%s\"): %s",
-             l.listen.text.c_str(), i, l.name.c_str(), error.c_str());
+        report(i, error);
         for (ListenSocket& s : sockets) close(s.fd);
         return false;
       }

@@ -118,7 +118,7 @@ void Session::OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
 }
 
 void Session::OnWriteDone(uv_write_t* req, int status) {
-  if (status == UV_ECANCELED) return;  // the handle is closing; the session may be too
+  if (status == UV_ECANCELED) return;  // the handle is closing
   auto* self = static_cast<Session*>(req->data);
   Side& side = req->handle == Stream(&self->client_.tcp) ? self->client_ : self->backend_;
   side.out.Consume(side.in_flight);
@@ -230,7 +230,9 @@ void Session::ClientEof() {
       Close(client_sent_bytes_ ? CloseReason::kTlsError : CloseReason::kClientClosed);
       break;
     case Phase::kConnecting:
-      Close(CloseReason::kClientClosed);
+      // Commands the client sent before it half-closed still go to the
+      // backend once it has greeted; the pump then passes the end on.
+      if (client_.dead || backend_.out.empty()) Close(CloseReason::kClientClosed);
       break;
     case Phase::kRelay:
       if (client_.dead) Close(CloseReason::kClientClosed);
@@ -320,9 +322,16 @@ void Session::BackendBytes(std::span<const uint8_t> bytes) {
     greeting_line_.append(reinterpret_cast<const char*>(bytes.data()), n);
     bytes = bytes.subspan(n);
     if (!greeting_->done()) return;
-    if (greeting_->kind() == imap::GreetingScanner::Kind::kInvalid) {
-      BackendConnectFailed("sent no IMAP greeting");
-      return;
+    switch (greeting_->kind()) {
+      case imap::GreetingScanner::Kind::kInvalid:
+        BackendConnectFailed("sent no IMAP greeting");
+        return;
+      case imap::GreetingScanner::Kind::kBye:
+        // A backend at its own connection limit; another may have room.
+        BackendConnectFailed(("refused: " + Sanitize(greeting_line_)).c_str());
+        return;
+      default:
+        break;
     }
     BackendGreeted();
   }
@@ -377,7 +386,7 @@ void Session::PumpOnce() {
     return;
   }
   if (backend_.dead && phase_ == Phase::kRelay) {
-    Close(CloseReason::kBackendClosed);
+    Close(client_.eof ? CloseReason::kClientClosed : CloseReason::kBackendClosed);
     return;
   }
   if (phase_ == Phase::kRelay) {

@@ -63,6 +63,7 @@ struct StatsServer::Connection {
 
   void Read(ssize_t nread, const uv_buf_t* buf) {
     if (nread < 0) return Close();
+    if (nread == 0) return;  // EAGAIN; a zero length would mean EOF to the parser
     received += static_cast<size_t>(nread);
     size_t parsed = http_parser_execute(&parser, &settings, buf->base, static_cast<size_t>(nread));
     if (parser.http_errno != HPE_OK || parsed != static_cast<size_t>(nread)) {

@@ -17,6 +17,7 @@ Worker::Worker(size_t index, Stats* stats, std::shared_ptr<const Runtime> runtim
     auto l = std::make_unique<Listener>();
     l->worker = this;
     l->name = s.listener;
+    l->opened_with = runtime_;
     uv_tcp_init(&loop_, &l->tcp);
     l->tcp.data = l.get();
     uv_tcp_open(&l->tcp, s.fd);
@@ -103,20 +104,13 @@ void Worker::OnConnection(uv_stream_t* server, int status) {
          uv_strerror(status));
     return;
   }
-  const ListenerConfig* config = nullptr;
-  for (const ListenerConfig& l : self->runtime_->config->listeners) {
-    if (l.name == listener->name) config = &l;
-  }
+  std::shared_ptr<const Runtime> runtime = self->runtime_;
+  const ListenerConfig* config = runtime->config->FindListener(listener->name);
   if (!config) {
-    // Removed by a reload: take the connection off the queue and drop it.
-    auto* tcp = new uv_tcp_t;
-    uv_tcp_init(&self->loop_, tcp);
-    uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp));
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    return;
+    runtime = listener->opened_with;
+    config = runtime->config->FindListener(listener->name);
   }
-  auto* session = new Session(self, self->runtime_, config);
+  auto* session = new Session(self, std::move(runtime), config);
   if (uv_accept(server, session->client_stream()) != 0) {
     session->Close(CloseReason::kClientClosed);
     return;

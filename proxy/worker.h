@@ -58,6 +58,9 @@ class Worker {
     uv_tcp_t tcp{};
     Worker* worker = nullptr;
     std::string name;
+    // The config the socket was opened under; serves its connections if a
+    // reload drops or renames the listener (listener changes need a restart).
+    std::shared_ptr<const Runtime> opened_with;
   };
 
   static void OnConnection(uv_stream_t* server, int status);

@@ -321,6 +321,62 @@ TEST_CASE("failover: refused, then silent, then a working backend") {
   QuietStats(proxy);
 }
 
+TEST_CASE("failover: a backend that greets with BYE (full) is skipped") {
+  ScriptedBackend full([](BackendConnection& c) {
+    c.Send("* BYE Too many connections\r\n");
+    c.socket().Close();
+  });
+  ScriptedBackend good(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({full.port(), good.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake("a1 LOGOUT\r\n"));
+  CHECK(client.WaitEof());
+  CHECK(client.received() == kGreeting + "* BYE logging out\r\na1 OK LOGOUT completed\r\n");
+  REQUIRE(good.WaitScriptsDone());
+  CHECK(full.received(0).empty());
+  CHECK(good.received(0) == "a1 LOGOUT\r\n");
+  QuietStats(proxy);
+}
+
+TEST_CASE("client half-closes before the backend greets: its commands still get there") {
+  ScriptedBackend backend([](BackendConnection& c) {
+    c.ReadBytes(1, 300ms);  // greet late
+    MiniImap(c);
+  });
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake("a1 LOGOUT\r\n"));
+  client.SendCloseNotify();
+  CHECK(client.WaitEof());
+  REQUIRE(backend.WaitScriptsDone());
+  CHECK(backend.received(0) == "a1 LOGOUT\r\n");
+  CHECK(client.received() == kGreeting + "* BYE logging out\r\na1 OK LOGOUT completed\r\n");
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "client_closed") == 1);
+}
+
+TEST_CASE("client leaves first, then the backend resets: still client_closed") {
+  ScriptedBackend backend([](BackendConnection& c) {
+    c.Send(kGreeting);
+    if (!c.ReadUntil("a1 NOOP\r\n")) return;
+    c.WaitEof();
+    c.socket().Reset();
+  });
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.ReadUntil(kGreeting));
+  REQUIRE(client.Send("a1 NOOP\r\n"));
+  client.SendCloseNotify();
+  CHECK(client.WaitEof());
+  REQUIRE(backend.WaitScriptsDone());
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "client_closed") == 1);
+}
+
 TEST_CASE("backend closing mid-session: its last bytes reach the client, then the end") {
   ScriptedBackend backend([](BackendConnection& c) {
     c.Send(kGreeting);
@@ -484,6 +540,18 @@ TEST_CASE("stats endpoint: /healthz, /metrics, 404") {
         std::string::npos);
   CHECK(metrics.find("imapfront_connections_accepted_total 0") != std::string::npos);
   CHECK(HttpGet(proxy.stats_port(), "/nope").find("HTTP/1.1 404") == 0);
+
+  // A request whose first segment fills the server's read buffer exactly.
+  Socket s = Socket::Connect(proxy.stats_port());
+  std::string head = "GET /healthz HTTP/1.1\r\nX-Pad: ";
+  head += std::string(2048 - head.size(), 'p');
+  REQUIRE(s.SendAll(head));
+  std::this_thread::sleep_for(100ms);
+  REQUIRE(s.SendAll("\r\n\r\n"));
+  char buf[512];
+  ssize_t n = s.ReadSome(buf, sizeof(buf), 5s);
+  REQUIRE(n > 0);
+  CHECK(std::string(buf, static_cast<size_t>(n)).find("HTTP/1.1 200 OK") == 0);
 }
 
 TEST_CASE("command line: --version, --check-config, bad config, address in use") {
@@ -520,6 +588,17 @@ TEST_CASE("command line: --version, --check-config, bad config, address in use")
 
   CHECK(RunCommand({IMAPFRONT_BINARY, "--bogus"}).exit_code == 1);
 
+  {
+    // A second imapfront on the same listen address must not share it.
+    Proxy first(setup.Config({143}));
+    auto second_config = setup.Config({143});
+    second_config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(FreePort())}};
+    std::string second = setup.dir + "/second.json";
+    WriteFile(second, second_config.dump());
+    auto again = RunCommand({IMAPFRONT_BINARY, "--config", second});
+    CHECK(again.exit_code == 2);
+    CHECK(again.output.find("in use") != std::string::npos);
+  }
   // A plain listener (no SO_REUSEPORT) holds the port: exit 2, naming it.
   Socket holder;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
