@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 #include "tls/context.h"
 
@@ -36,7 +37,7 @@ int Endpoint::BioRead(BIO* bio, char* out, int len) {
     return -1;
   }
   size_t n = std::min(self->input_.size(), static_cast<size_t>(len));
-  std::copy_n(self->input_.data(), n, out);
+  std::memcpy(out, self->input_.data(), n);
   self->input_ = self->input_.subspan(n);
   return static_cast<int>(n);
 }
