@@ -221,6 +221,15 @@ Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors) {
     return {};
   }
   const Config& config = *result.config;
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    if (config.listeners[i].mode == ListenerMode::kStartTls) {
+      // Refused rather than served as implicit TLS, where STARTTLS clients
+      // would hang until the handshake timeout.
+      errors->push_back(path + ": listeners[" + std::to_string(i) +
+                        "].mode: \"starttls\" is not supported by this version yet");
+    }
+  }
+  if (!errors->empty()) return {};
   tls::ServerOptions options;
   options.min_version = config.tls_min_version;
   for (const CertificateConfig& c : config.certificates) {

@@ -516,6 +516,49 @@ TEST_CASE("SIGTERM: open sessions get BYE, the process exits 0") {
   CHECK(client.received() == kGreeting + "* BYE Server shutting down\r\n");
 }
 
+TEST_CASE(
+    "SIGHUP: new sessions follow the new config, open ones keep theirs, a bad file is ignored") {
+  ScriptedBackend before(MiniImap);
+  ScriptedBackend after(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({before.port()}));
+  TlsClient open_session(setup.port);
+  REQUIRE(open_session.Handshake());
+  REQUIRE(open_session.ReadUntil(kGreeting));
+
+  proxy.Reload(setup.Config({after.port()}));
+  REQUIRE(WaitFor([&] { return proxy.Log().find("reloaded") != std::string::npos; }));
+  {
+    TlsClient fresh(setup.port);
+    REQUIRE(fresh.Handshake("b1 LOGOUT\r\n"));
+    CHECK(fresh.WaitEof());
+  }
+  REQUIRE(open_session.Send("a1 NOOP\r\n"));
+  REQUIRE(open_session.ReadUntil("a1 OK done\r\n"));
+
+  auto broken = setup.Config({before.port()});
+  broken["routes"][0]["backends"][0] = "127.0.0.1:0";
+  proxy.Reload(broken);
+  REQUIRE(
+      WaitFor([&] { return proxy.Log().find("keeping the running config") != std::string::npos; }));
+  CHECK(proxy.Log().find("routes[0].backends[0]") != std::string::npos);
+  {
+    TlsClient fresh(setup.port);
+    REQUIRE(fresh.Handshake("c1 LOGOUT\r\n"));
+    CHECK(fresh.WaitEof());
+  }
+  REQUIRE(open_session.Send("a2 LOGOUT\r\n"));
+  CHECK(open_session.WaitEof());
+  REQUIRE(before.WaitScriptsDone());
+  REQUIRE(after.WaitScriptsDone());
+  CHECK(before.connections() == 1);
+  CHECK(before.received(0) == "a1 NOOP\r\na2 LOGOUT\r\n");
+  CHECK(after.connections() == 2);
+  CHECK(after.received(0) == "b1 LOGOUT\r\n");
+  CHECK(after.received(1) == "c1 LOGOUT\r\n");
+  QuietStats(proxy, 3);
+}
+
 TEST_CASE("many sessions on several workers: each counted exactly once") {
   ScriptedBackend backend(MiniImap);
   TestSetup setup;
@@ -590,6 +633,14 @@ TEST_CASE("command line: --version, --check-config, bad config, address in use")
   CHECK(check.output.find(bad + ": tls.certificates[0].key") != std::string::npos);
 
   CHECK(RunCommand({IMAPFRONT_BINARY, "--bogus"}).exit_code == 1);
+
+  auto starttls = setup.Config({143});
+  starttls["listeners"][0]["mode"] = "starttls";
+  WriteFile(bad, starttls.dump());
+  check = RunCommand({IMAPFRONT_BINARY, "--check-config", bad});
+  CHECK(check.exit_code == 1);
+  CHECK(check.output.find(bad + ": listeners[0].mode: \"starttls\" is not supported") !=
+        std::string::npos);
 
   {
     // A second imapfront on the same listen address must not share it.

@@ -371,15 +371,15 @@ Proxy::Proxy(nlohmann::json config) {
   std::string dir = MakeTempDir();
   stats_port_ = FreePort();
   config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(stats_port_)}};
-  std::string config_path = dir + "/imapfront.json";
-  WriteFile(config_path, config.dump(2));
+  config_path_ = dir + "/imapfront.json";
+  WriteFile(config_path_, config.dump(2));
   log_path_ = dir + "/imapfront.log";
   pid_ = fork();
   if (pid_ == 0) {
     int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 2);
     dup2(fd, 1);
-    execl(IMAPFRONT_BINARY, IMAPFRONT_BINARY, "--config", config_path.c_str(),
+    execl(IMAPFRONT_BINARY, IMAPFRONT_BINARY, "--config", config_path_.c_str(),
           static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -396,6 +396,12 @@ Proxy::Proxy(nlohmann::json config) {
     Stop();
     FAIL("imapfront did not start:\n" << log);
   }
+}
+
+void Proxy::Reload(nlohmann::json config) {
+  config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(stats_port_)}};
+  WriteFile(config_path_, config.dump(2));
+  kill(pid_, SIGHUP);
 }
 
 Proxy::~Proxy() {

@@ -178,8 +178,11 @@ class Proxy {
   // SIGTERM, then waits; returns the exit code (or -1 if it had to be killed).
   int Stop(Duration timeout = kWait);
   std::string Log() const { return ReadFile(log_path_); }
+  // Rewrites the config file (stats.listen kept) and sends SIGHUP.
+  void Reload(nlohmann::json config);
 
  private:
+  std::string config_path_;
   pid_t pid_ = -1;
   uint16_t stats_port_ = 0;
   std::string log_path_;
