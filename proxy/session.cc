@@ -202,7 +202,7 @@ void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
     }
     switch (r.status) {
       case tls::Endpoint::Status::kData:
-        ForwardToBackend(plain.first(r.bytes));
+        ClientPlaintext(plain.first(r.bytes));
         if (phase_ == Phase::kClosing) return;
         continue;
       case tls::Endpoint::Status::kWantInput:
@@ -232,10 +232,10 @@ void Session::ClientEof() {
     case Phase::kConnecting:
       // Commands the client sent before it half-closed still go to the
       // backend once it has greeted; the pump then passes the end on.
-      if (client_.dead || backend_.out.empty()) Close(CloseReason::kClientClosed);
+      if (client_.dead || backend_.out.empty()) Close(EndReason(true));
       break;
     case Phase::kRelay:
-      if (client_.dead) Close(CloseReason::kClientClosed);
+      if (client_.dead) Close(EndReason(true));
       break;  // otherwise the pump passes the end on to the backend
     case Phase::kClosing:
       break;
@@ -253,10 +253,110 @@ void Session::HandshakeDone() {
     Close(CloseReason::kBackendUnavailable, "[UNAVAILABLE] No server for this name");
     return;
   }
+  const Limits& l = limits();
+  commands_.emplace(imap::CommandFramerOptions{
+      .max_line_bytes = l.max_line_bytes,
+      .max_literal_bytes = l.max_literal_bytes,
+      .emulate_literal_plus = route_->literal_plus == LiteralPlus::kEmulate});
+  responses_.emplace(l.max_line_bytes);
+  capability_edit_.add_literal_plus = route_->literal_plus == LiteralPlus::kEmulate;
   route_counters_ = worker_->RouteCounters(route_->name);
   route_counters_->accepted.Add(1);
   phase_ = Phase::kConnecting;
   ConnectNextBackend();
+}
+
+void Session::ClientPlaintext(std::span<const uint8_t> plaintext) {
+  if (!client_hold_.empty()) {
+    client_hold_.Append(plaintext);  // behind bytes already waiting
+    return;
+  }
+  size_t used = FrameClient(plaintext);
+  if (used < plaintext.size() && phase_ != Phase::kClosing) {
+    client_hold_.Append(plaintext.subspan(used));
+  }
+}
+
+// Frames and forwards as much of |plaintext| as the framer takes; returns
+// how much that was (less when it waits for the server).
+size_t Session::FrameClient(std::span<const uint8_t> plaintext) {
+  size_t used = 0;
+  while (used < plaintext.size() && phase_ != Phase::kClosing) {
+    imap::CommandStep step = commands_->Next(plaintext.subspan(used));
+    used += step.consumed;
+    switch (step.kind) {
+      case imap::CommandStep::Kind::kNeedInput:
+        break;
+      case imap::CommandStep::Kind::kBlocked:
+        return used;
+      case imap::CommandStep::Kind::kLineTooLong:
+        Logf(LogLevel::kInfo, "conn=%llu client=%s line longer than %llu bytes",
+             static_cast<unsigned long long>(id_), client_address_.c_str(),
+             static_cast<unsigned long long>(limits().max_line_bytes));
+        Close(CloseReason::kProtocolError, "Line too long");
+        return plaintext.size();
+      case imap::CommandStep::Kind::kLiteralData:
+        if (!step.discard) {
+          worker_->stats().Add(Counter::kImapLiteralBytes, step.bytes.size());
+          ForwardToBackend(step.bytes);
+        }
+        break;
+      case imap::CommandStep::Kind::kLine:
+        HandleClientLine(step);
+        break;
+    }
+  }
+  return used;
+}
+
+void Session::HandleClientLine(const imap::CommandStep& step) {
+  if (step.command_start) {
+    worker_->stats().Add(Counter::kImapCommands);
+    if (commands_->name() == "APPEND") worker_->stats().Add(Counter::kImapAppends);
+    if (commands_->name() == "LOGOUT") logout_seen_ = true;
+  }
+  switch (step.disposition) {
+    case imap::LineDisposition::kForward:
+      ForwardToBackend(step.bytes);
+      return;
+    case imap::LineDisposition::kForwardAsSync: {
+      // "... {n+}\r\n" -> "... {n}\r\n" for a backend without LITERAL+.
+      std::string_view line(reinterpret_cast<const char*>(step.bytes.data()), step.bytes.size());
+      std::string_view content = imap::StripLineEnding(line);
+      std::string sync(content.substr(0, content.size() - 2));
+      sync += '}';
+      sync += line.substr(content.size());
+      ForwardToBackend({reinterpret_cast<const uint8_t*>(sync.data()), sync.size()});
+      return;
+    }
+    case imap::LineDisposition::kDrop:
+      return;
+    case imap::LineDisposition::kRefuseTooBigSync:
+      AnswerClient(commands_->tag() + " NO [TOOBIG] Literal too large\r\n");
+      return;
+    case imap::LineDisposition::kRefuseTooBigNonSync:
+      AnswerClient(commands_->tag() + " BAD [TOOBIG] Literal too large\r\n");
+      return;
+    case imap::LineDisposition::kTooBigMidCommand:
+      Close(CloseReason::kProtocolError, "[TOOBIG] Literal too large");
+      return;
+  }
+}
+
+void Session::ResumeClient() {
+  resume_client_ = false;
+  std::span<const uint8_t> first[1];
+  while (!client_hold_.empty() && phase_ != Phase::kClosing && !commands_->blocked()) {
+    client_hold_.Gather(first);
+    size_t used = FrameClient(first[0]);
+    client_hold_.Consume(used);
+    if (used < first[0].size()) break;
+  }
+}
+
+void Session::AnswerClient(const std::string& line) {
+  local_answers_ += line;
+  if (phase_ == Phase::kRelay && !responses_->mid_response()) OnResponseEnd();
 }
 
 void Session::ForwardToBackend(std::span<const uint8_t> plaintext) {
@@ -335,7 +435,8 @@ void Session::BackendBytes(std::span<const uint8_t> bytes) {
     }
     BackendGreeted();
   }
-  if (phase_ == Phase::kRelay && !bytes.empty()) ForwardToClient(bytes);
+  if (phase_ == Phase::kRelay && !bytes.empty()) responses_->Feed(bytes, *this);
+  if (resume_client_) ResumeClient();
 }
 
 void Session::BackendGreeted() {
@@ -348,7 +449,52 @@ void Session::BackendGreeted() {
        Sanitize(tls_->server_name()).c_str(), route_->name.c_str(),
        route_->backends[backend_index_].text.c_str(), tls_->version(), tls_->cipher());
   ArmTimer(limits().idle_timeout);
-  ForwardToClient({reinterpret_cast<const uint8_t*>(line.data()), line.size()});
+  ForwardStatusLine({reinterpret_cast<const uint8_t*>(line.data()), line.size()}, false);
+  OnResponseEnd();  // answers imapfront gave before the greeting go after it
+}
+
+void Session::ForwardStatusLine(std::span<const uint8_t> line, bool capability_response) {
+  auto rewritten =
+      imap::RewriteCapabilities({reinterpret_cast<const char*>(line.data()), line.size()},
+                                capability_response, capability_edit_);
+  if (rewritten) {
+    ForwardToClient({reinterpret_cast<const uint8_t*>(rewritten->data()), rewritten->size()});
+  } else {
+    ForwardToClient(line);
+  }
+}
+
+void Session::OnResponseBytes(std::span<const uint8_t> bytes) {
+  if (phase_ == Phase::kRelay) ForwardToClient(bytes);
+}
+
+void Session::OnResponseLine(const imap::ResponseLine& line) {
+  if (phase_ != Phase::kRelay) return;
+  bool pass = true;
+  switch (line.kind) {
+    case imap::ResponseLine::Kind::kContinuation:
+      pass = commands_->OnServerContinuation();
+      break;
+    case imap::ResponseLine::Kind::kTagged:
+      commands_->OnServerTagged(line.tag);
+      break;
+    case imap::ResponseLine::Kind::kStatus:
+    case imap::ResponseLine::Kind::kCapability:
+      break;
+  }
+  resume_client_ = resume_client_ || !commands_->blocked();
+  if (pass && !line.passed_on) {
+    ForwardStatusLine(line.bytes, line.kind == imap::ResponseLine::Kind::kCapability);
+  }
+}
+
+void Session::OnResponseEnd() {
+  if (local_answers_.empty() || phase_ != Phase::kRelay) return;
+  std::string answers = std::move(local_answers_);
+  local_answers_ = std::string();
+  if (!tls_->Write({reinterpret_cast<const uint8_t*>(answers.data()), answers.size()})) {
+    Close(CloseReason::kTlsError);
+  }
 }
 
 void Session::ForwardToClient(std::span<const uint8_t> plaintext) {
@@ -382,11 +528,11 @@ void Session::PumpOnce() {
   Flush(client_);
   if (phase_ == Phase::kRelay) Flush(backend_);
   if (client_.dead) {
-    Close(CloseReason::kClientClosed);
+    Close(EndReason(true));
     return;
   }
   if (backend_.dead && phase_ == Phase::kRelay) {
-    Close(client_.eof ? CloseReason::kClientClosed : CloseReason::kBackendClosed);
+    Close(EndReason(client_.eof));
     return;
   }
   if (phase_ == Phase::kRelay) {
@@ -396,17 +542,18 @@ void Session::PumpOnce() {
       backend_.shutdown_req.data = this;
       if (uv_shutdown(&backend_.shutdown_req, Stream(&backend_.tcp), &Session::OnShutdownDone) <
           0) {
-        Close(CloseReason::kClientClosed);
+        Close(EndReason(true));
         return;
       }
     }
     if (backend_.eof && client_.out.empty() && client_.in_flight == 0) {
-      Close(client_.eof ? CloseReason::kClientClosed : CloseReason::kBackendClosed);
+      Close(EndReason(client_.eof));
       return;
     }
   }
   const uint64_t limit = limits().buffer_bytes;
-  UpdateReading(client_, !client_.eof && backend_.out.size() < limit, &Session::OnClientRead);
+  UpdateReading(client_, !client_.eof && backend_.out.size() < limit && client_hold_.size() < limit,
+                &Session::OnClientRead);
   UpdateReading(backend_,
                 backend_.open && backend_.connected && !backend_.eof && client_.out.size() < limit,
                 &Session::OnBackendRead);
@@ -460,6 +607,13 @@ void Session::ArmTimer(double seconds) {
 }
 
 // ---- the end ----------------------------------------------------------------
+
+// A session that ends after a LOGOUT ended by logout, whichever side closed;
+// otherwise the side that went away first.
+CloseReason Session::EndReason(bool client_first) const {
+  if (logout_seen_) return CloseReason::kLogout;
+  return client_first ? CloseReason::kClientClosed : CloseReason::kBackendClosed;
+}
 
 void Session::Close(CloseReason reason, const char* bye) {
   if (reason_) return;

@@ -14,7 +14,10 @@
 #include <span>
 #include <string>
 
+#include "imap/capabilities.h"
+#include "imap/command_framer.h"
 #include "imap/greeting.h"
+#include "imap/response_framer.h"
 #include "proxy/byte_queue.h"
 #include "proxy/runtime.h"
 #include "proxy/stats.h"
@@ -24,7 +27,7 @@ namespace imapfront {
 
 class Worker;
 
-class Session final : private tls::CiphertextSink {
+class Session final : private tls::CiphertextSink, private imap::ResponseVisitor {
  public:
   // |listener| outlives the session (it belongs to |runtime|).
   Session(Worker* worker, std::shared_ptr<const Runtime> runtime, const ListenerConfig* listener);
@@ -76,7 +79,13 @@ class Session final : private tls::CiphertextSink {
   void ClientBytes(std::span<const uint8_t> ciphertext);
   void ClientEof();
   void HandshakeDone();
+  void ClientPlaintext(std::span<const uint8_t> plaintext);
+  size_t FrameClient(std::span<const uint8_t> plaintext);
+  void HandleClientLine(const imap::CommandStep& step);
+  void ResumeClient();
   void ForwardToBackend(std::span<const uint8_t> plaintext);
+  // A line imapfront answers itself, kept in order with the backend's responses.
+  void AnswerClient(const std::string& line);
 
   // Backend side.
   void ConnectNextBackend();
@@ -84,6 +93,11 @@ class Session final : private tls::CiphertextSink {
   void BackendBytes(std::span<const uint8_t> bytes);
   void BackendGreeted();
   void ForwardToClient(std::span<const uint8_t> plaintext);
+  void ForwardStatusLine(std::span<const uint8_t> line, bool capability_response);
+  void OnResponseBytes(std::span<const uint8_t> bytes) override;
+  void OnResponseLine(const imap::ResponseLine& line) override;
+  void OnResponseEnd() override;
+  CloseReason EndReason(bool client_first) const;
 
   // The pump: flush both sides, propagate ends, recompute read interest.
   void Pump();
@@ -114,6 +128,13 @@ class Session final : private tls::CiphertextSink {
   size_t backend_index_ = 0;  // the backend being tried or used
   std::optional<imap::GreetingScanner> greeting_;
   std::string greeting_line_;
+  std::optional<imap::CommandFramer> commands_;    // set once the route is known
+  std::optional<imap::ResponseFramer> responses_;  // likewise
+  imap::CapabilityEdit capability_edit_;
+  ByteQueue client_hold_;       // decrypted client bytes the framer cannot take yet
+  std::string local_answers_;   // imapfront's own answers waiting for a response boundary
+  bool resume_client_ = false;  // the server answered what the framer waits for
+  bool logout_seen_ = false;
   bool client_sent_bytes_ = false;
   bool pumping_ = false;
   uint64_t last_activity_ms_ = 0;

@@ -97,7 +97,7 @@ TEST_CASE("normal session: greeting, commands, responses and LOGOUT byte for byt
   REQUIRE(backend.WaitScriptsDone());
   CHECK(backend.received(0) == "a1 LOGIN user pass\r\na2 LOGOUT\r\n");
   auto stats = QuietStats(proxy);
-  CHECK(ClosedCount(stats, "backend_closed") == 1);
+  CHECK(ClosedCount(stats, "logout") == 1);
   CHECK(stats["routes"]["default"]["accepted"] == 1);
   CHECK(stats["tls"]["handshakes"] == 1);
   CHECK(stats["bytes"]["client_to_backend"] == 31);
@@ -357,7 +357,7 @@ TEST_CASE("client half-closes before the backend greets: its commands still get 
   CHECK(backend.received(0) == "a1 LOGOUT\r\n");
   CHECK(client.received() == kGreeting + "* BYE logging out\r\na1 OK LOGOUT completed\r\n");
   auto stats = QuietStats(proxy);
-  CHECK(ClosedCount(stats, "client_closed") == 1);
+  CHECK(ClosedCount(stats, "logout") == 1);
 }
 
 TEST_CASE("client leaves first, then the backend resets: still client_closed") {
@@ -455,7 +455,7 @@ TEST_CASE("client close_notify after LOGOUT: the backend still answers, the clie
   REQUIRE(backend.WaitScriptsDone());
   CHECK(backend.received(0) == "a1 LOGOUT\r\n");
   auto stats = QuietStats(proxy);
-  CHECK(ClosedCount(stats, "client_closed") == 1);
+  CHECK(ClosedCount(stats, "logout") == 1);
 }
 
 TEST_CASE("handshake timeout, garbage, and a bare connect are each counted once") {
@@ -572,7 +572,7 @@ TEST_CASE("many sessions on several workers: each counted exactly once") {
   REQUIRE(backend.WaitScriptsDone());
   auto stats = QuietStats(proxy, kSessions);
   CHECK(stats["routes"]["default"]["accepted"] == kSessions);
-  CHECK(ClosedCount(stats, "backend_closed") == kSessions);
+  CHECK(ClosedCount(stats, "logout") == kSessions);
 }
 
 TEST_CASE("stats endpoint: /healthz, /metrics, 404") {

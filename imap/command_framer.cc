@@ -1,0 +1,241 @@
+#include "imap/command_framer.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace imapfront::imap {
+namespace {
+
+std::string_view AsText(std::span<const uint8_t> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+std::string_view NextToken(std::string_view* rest) {
+  size_t end = rest->find(' ');
+  std::string_view token = rest->substr(0, end);
+  rest->remove_prefix(end == std::string_view::npos ? rest->size() : end + 1);
+  return token;
+}
+
+}  // namespace
+
+CommandStep CommandFramer::Next(std::span<const uint8_t> input) {
+  if (clear_line_) {
+    line_.clear();
+    // Keep a small buffer for the next straddling line; give back a big one.
+    if (line_.capacity() > 4096) line_.shrink_to_fit();
+    clear_line_ = false;
+  }
+  CommandStep step;
+  switch (state_) {
+    case State::kBlocked:
+      step.kind = CommandStep::Kind::kBlocked;
+      return step;
+    case State::kLiteral: {
+      if (input.empty()) return step;
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(literal_left_, input.size()));
+      literal_left_ -= n;
+      step.kind = CommandStep::Kind::kLiteralData;
+      step.consumed = n;
+      step.bytes = input.first(n);
+      step.discard = discard_ != Discard::kNo;
+      if (literal_left_ == 0) state_ = State::kLine;
+      return step;
+    }
+    case State::kLine:
+      break;
+  }
+  const void* lf = std::memchr(input.data(), '\n', input.size());
+  const size_t take =
+      lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - input.data()) + 1 : input.size();
+  // The limit is on the line's content; its CRLF does not count.
+  if (line_.size() + take > options_.max_line_bytes + (lf ? 2 : 0)) {
+    step.kind = CommandStep::Kind::kLineTooLong;
+    return step;
+  }
+  if (!lf) {
+    line_.append(AsText(input));
+    step.consumed = input.size();
+    return step;
+  }
+  if (line_.empty()) return FinishLine(input.first(take), take);
+  line_.append(AsText(input.first(take)));
+  return FinishLine({reinterpret_cast<const uint8_t*>(line_.data()), line_.size()}, take);
+}
+
+CommandStep CommandFramer::FinishLine(std::span<const uint8_t> line, size_t consumed) {
+  clear_line_ = true;
+  CommandStep step;
+  step.kind = CommandStep::Kind::kLine;
+  step.consumed = consumed;
+  step.bytes = line;
+  switch (line_mode_) {
+    case LineMode::kSaslResponse:
+      // One response per "+"; then the server says what comes next.
+      step.continuation = true;
+      state_ = State::kBlocked;
+      await_ = Await::kAuthenticate;
+      return step;
+    case LineMode::kIdleDone:
+      step.continuation = true;
+      idling_ = false;
+      line_mode_ = LineMode::kCommandStart;
+      return step;
+    case LineMode::kCommandStart:
+      step.command_start = true;
+      StartCommand(StripLineEnding(AsText(line)));
+      break;
+    case LineMode::kCommandContinue:
+      break;
+  }
+  FinishSegment(step);
+  return step;
+}
+
+void CommandFramer::StartCommand(std::string_view content) {
+  tag_ = NextToken(&content);
+  std::string_view name = NextToken(&content);
+  name_.assign(name.substr(0, std::min<size_t>(name.size(), 32)));
+  for (char& c : name_) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+  if (!tag_.empty()) in_flight_.push_back(tag_);
+  sent_part_ = false;
+  discard_ = Discard::kNo;
+}
+
+void CommandFramer::FinishSegment(CommandStep& step) {
+  step.literal = ParseLiteralHeader(StripLineEnding(AsText(step.bytes)));
+  if (!step.literal) {
+    step.command_end = true;
+    line_mode_ = LineMode::kCommandStart;
+    switch (discard_) {
+      case Discard::kTooBig:
+        step.disposition = LineDisposition::kRefuseTooBigNonSync;
+        PopTag(tag_);
+        return;
+      case Discard::kRefusedByServer:
+        step.disposition = LineDisposition::kDrop;
+        return;
+      case Discard::kNo:
+        break;
+    }
+    if (name_ == "AUTHENTICATE" || name_ == "IDLE") {
+      state_ = State::kBlocked;
+      await_ = name_ == "IDLE" ? Await::kIdle : Await::kAuthenticate;
+    }
+    return;
+  }
+  const LiteralHeader& literal = *step.literal;
+  line_mode_ = LineMode::kCommandContinue;
+  if (discard_ != Discard::kNo) {
+    step.disposition = LineDisposition::kDrop;
+    StartLiteral(literal.size);
+    return;
+  }
+  if (literal.size > options_.max_literal_bytes) {
+    if (sent_part_) {
+      step.disposition = LineDisposition::kTooBigMidCommand;
+      state_ = State::kBlocked;  // for good: the owner ends the session
+      await_ = Await::kNothing;
+      return;
+    }
+    if (!literal.non_sync) {
+      // The client waits for "+", which never comes: no data follows.
+      step.disposition = LineDisposition::kRefuseTooBigSync;
+      step.command_end = true;
+      line_mode_ = LineMode::kCommandStart;
+      PopTag(tag_);
+      return;
+    }
+    step.disposition = LineDisposition::kDrop;
+    discard_ = Discard::kTooBig;
+    StartLiteral(literal.size);
+    return;
+  }
+  sent_part_ = true;
+  literal_left_ = literal.size;
+  if (literal.non_sync && !options_.emulate_literal_plus) {
+    StartLiteral(literal.size);
+    return;
+  }
+  step.disposition = literal.non_sync ? LineDisposition::kForwardAsSync : LineDisposition::kForward;
+  state_ = State::kBlocked;
+  await_ = literal.non_sync ? Await::kEmulatedLiteral : Await::kSyncLiteral;
+}
+
+void CommandFramer::StartLiteral(uint64_t size) {
+  literal_left_ = size;
+  state_ = size > 0 ? State::kLiteral : State::kLine;
+}
+
+bool CommandFramer::OnServerContinuation() {
+  if (state_ != State::kBlocked) return true;
+  switch (await_) {
+    case Await::kSyncLiteral:
+    case Await::kEmulatedLiteral: {
+      const bool emulated = await_ == Await::kEmulatedLiteral;
+      await_ = Await::kNothing;
+      StartLiteral(literal_left_);
+      return !emulated;
+    }
+    case Await::kAuthenticate:
+      await_ = Await::kNothing;
+      state_ = State::kLine;
+      line_mode_ = LineMode::kSaslResponse;
+      return true;
+    case Await::kIdle:
+      await_ = Await::kNothing;
+      state_ = State::kLine;
+      line_mode_ = LineMode::kIdleDone;
+      idling_ = true;
+      return true;
+    case Await::kNothing:
+      return true;
+  }
+  return true;
+}
+
+void CommandFramer::OnServerTagged(std::string_view tag) {
+  PopTag(tag);
+  if (tag != tag_) return;
+  if (idling_) {
+    // The server ended the IDLE itself.
+    idling_ = false;
+    line_mode_ = LineMode::kCommandStart;
+  }
+  if (state_ != State::kBlocked) return;
+  switch (await_) {
+    case Await::kEmulatedLiteral:
+      // The client sends the data regardless: read it and the rest of the
+      // command, and drop them. The server's answer is the client's answer.
+      await_ = Await::kNothing;
+      discard_ = Discard::kRefusedByServer;
+      StartLiteral(literal_left_);
+      return;
+    case Await::kSyncLiteral:
+    case Await::kAuthenticate:
+    case Await::kIdle:
+      await_ = Await::kNothing;
+      state_ = State::kLine;
+      line_mode_ = LineMode::kCommandStart;
+      return;
+    case Await::kNothing:
+      return;  // blocked for good
+  }
+}
+
+void CommandFramer::PopTag(std::string_view tag) {
+  auto it = std::find(in_flight_.begin(), in_flight_.end(), tag);
+  if (it != in_flight_.end()) in_flight_.erase(it);
+}
+
+bool CommandFramer::CommandInProgress() const {
+  const bool partial_line = !line_.empty() && !clear_line_;
+  if (state_ != State::kLine || partial_line || line_mode_ == LineMode::kCommandContinue ||
+      line_mode_ == LineMode::kSaslResponse) {
+    return true;
+  }
+  const size_t idle = idling_ ? 1 : 0;
+  return in_flight_.size() > idle;
+}
+
+}  // namespace imapfront::imap

@@ -1,0 +1,120 @@
+// Frames the client's byte stream into IMAP command lines and literals.
+//
+// An incremental state machine over spans: feed any cut of the stream and
+// get the same steps. Literal data is never copied, only counted; a line is
+// copied only when it straddles two feeds (bounded by max_line_bytes). The
+// framer also models the rules that need the server's side (RFC 9051,
+// RFC 7888): after a synchronizing literal's header the client waits for the
+// server's "+", and a tagged answer instead cancels the literal; after
+// AUTHENTICATE the client's lines are SASL responses, and after IDLE's "+"
+// its next line is "DONE". While it waits for the server the framer is
+// blocked and consumes nothing; the owner holds the bytes and calls
+// OnServerContinuation()/OnServerTagged() as the server answers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "imap/literal.h"
+
+namespace imapfront::imap {
+
+struct CommandFramerOptions {
+  size_t max_line_bytes = 65536;
+  uint64_t max_literal_bytes = 67108864;
+  // Serve a backend without LITERAL+: client {n+} literals are sent on as
+  // {n}, and the framer waits for the backend's "+" before their data.
+  bool emulate_literal_plus = false;
+};
+
+// What the owner does with a complete line.
+enum class LineDisposition {
+  kForward,              // send it to the server as it is
+  kForwardAsSync,        // send it with the trailing "{n+}" made "{n}" (emulated LITERAL+)
+  kDrop,                 // part of a command that is being discarded: send nothing
+  kRefuseTooBigSync,     // {n} over the limit: answer "TAG NO [TOOBIG]" and send nothing
+  kRefuseTooBigNonSync,  // end of a command whose {n+} was over the limit: answer
+                         // "TAG BAD [TOOBIG]"; nothing of it was sent
+  kTooBigMidCommand,     // a literal over the limit after part of its command went to
+                         // the server, which cannot be taken back: end the session
+};
+
+struct CommandStep {
+  enum class Kind {
+    kNeedInput,    // all input consumed (a partial line is kept inside)
+    kBlocked,      // waiting for the server; nothing consumed
+    kLine,         // |bytes| is a complete line, its CRLF included
+    kLiteralData,  // |bytes| is literal data
+    kLineTooLong,  // a line passed max_line_bytes; the stream cannot be framed further
+  };
+  Kind kind = Kind::kNeedInput;
+  size_t consumed = 0;  // input bytes this step used
+  std::span<const uint8_t> bytes;
+
+  // kLine
+  LineDisposition disposition = LineDisposition::kForward;
+  bool command_start = false;  // first line of a command: tag() and name() are new
+  bool command_end = false;    // no literal follows; the command is complete
+  bool continuation = false;   // a SASL response or IDLE's DONE, not command syntax
+  std::optional<LiteralHeader> literal;
+
+  // kLiteralData
+  bool discard = false;  // part of a discarded command: do not send
+};
+
+class CommandFramer {
+ public:
+  explicit CommandFramer(CommandFramerOptions options) : options_(options) {}
+
+  // The next step for |input|, the stream's next bytes. Call again with the
+  // unconsumed rest; spans in a step stay valid until the next call.
+  CommandStep Next(std::span<const uint8_t> input);
+
+  // The server sent a continuation request ("+ ..."). Returns false if the
+  // owner must not pass it on to the client (the framer asked for it on the
+  // client's behalf, emulating LITERAL+).
+  bool OnServerContinuation();
+  // The server sent a tagged response with |tag|.
+  void OnServerTagged(std::string_view tag);
+
+  bool blocked() const { return state_ == State::kBlocked; }
+  // A command has begun and its tagged answer has not come yet. An IDLE the
+  // server has accepted does not count until the client ends it.
+  bool CommandInProgress() const;
+  // The current (or last) command's tag and upper-cased name.
+  const std::string& tag() const { return tag_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  enum class State { kLine, kLiteral, kBlocked };
+  enum class LineMode { kCommandStart, kCommandContinue, kSaslResponse, kIdleDone };
+  enum class Await { kNothing, kSyncLiteral, kEmulatedLiteral, kAuthenticate, kIdle };
+  enum class Discard { kNo, kTooBig, kRefusedByServer };
+
+  CommandStep FinishLine(std::span<const uint8_t> line, size_t consumed);
+  void FinishSegment(CommandStep& step);
+  void StartCommand(std::string_view content);
+  void StartLiteral(uint64_t size);
+  void PopTag(std::string_view tag);
+
+  CommandFramerOptions options_;
+  State state_ = State::kLine;
+  LineMode line_mode_ = LineMode::kCommandStart;
+  Await await_ = Await::kNothing;
+  Discard discard_ = Discard::kNo;
+  uint64_t literal_left_ = 0;
+  bool sent_part_ = false;  // part of the current command went to the server
+  bool idling_ = false;
+  bool clear_line_ = false;
+  std::string line_;  // a line straddling feeds
+  std::string tag_;
+  std::string name_;
+  std::vector<std::string> in_flight_;  // tags awaiting their tagged answer
+};
+
+}  // namespace imapfront::imap

@@ -1,0 +1,190 @@
+#include "imap/response_framer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "imap/literal.h"
+
+namespace imapfront::imap {
+namespace {
+
+// A line that has not shown what it is within this many bytes is data.
+constexpr size_t kMaxPrefix = 256;
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+std::string Upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+  return out;
+}
+
+// The token starting at |from|, up to a space or the line's end; sets
+// *complete when its end has been seen.
+std::string_view TokenAt(std::string_view text, size_t from, bool* complete) {
+  size_t end = text.find_first_of(" \r\n", from);
+  *complete = end != std::string_view::npos;
+  if (!*complete) end = text.size();
+  return text.substr(from, end - from);
+}
+
+bool IsStatus(std::string_view word) {
+  return word == "OK" || word == "NO" || word == "BAD" || word == "BYE" || word == "PREAUTH";
+}
+
+}  // namespace
+
+void ResponseFramer::Feed(std::span<const uint8_t> input, ResponseVisitor& visitor) {
+  while (!input.empty()) {
+    size_t n = 0;
+    switch (state_) {
+      case State::kLineStart:
+        n = FeedLineStart(input, visitor);
+        break;
+      case State::kHeld:
+        n = FeedHeld(input, visitor);
+        break;
+      case State::kStream:
+        n = FeedStream(input, visitor);
+        break;
+      case State::kLiteral:
+        n = static_cast<size_t>(std::min<uint64_t>(literal_left_, input.size()));
+        visitor.OnResponseBytes(input.first(n));
+        literal_left_ -= n;
+        if (literal_left_ == 0) state_ = State::kStream;  // the response goes on after it
+        break;
+    }
+    input = input.subspan(n);
+  }
+}
+
+ResponseFramer::Class ResponseFramer::Classify() {
+  bool complete = false;
+  std::string_view first = TokenAt(held_, 0, &complete);
+  if (!complete) return held_.size() > kMaxPrefix ? Class::kData : Class::kUndecided;
+  if (first == "+") {
+    kind_ = ResponseLine::Kind::kContinuation;
+    return Class::kHeld;
+  }
+  if (first != "*") {
+    kind_ = ResponseLine::Kind::kTagged;
+    tag_.assign(first);
+    return Class::kHeld;
+  }
+  if (held_.size() <= first.size() || held_[first.size()] != ' ') return Class::kData;
+  std::string_view second = TokenAt(held_, first.size() + 1, &complete);
+  if (!complete) return held_.size() > kMaxPrefix ? Class::kData : Class::kUndecided;
+  std::string word = Upper(second);
+  if (IsStatus(word)) {
+    kind_ = ResponseLine::Kind::kStatus;
+    status_ = std::move(word);
+    return Class::kHeld;
+  }
+  if (word == "CAPABILITY") {
+    kind_ = ResponseLine::Kind::kCapability;
+    return Class::kHeld;
+  }
+  return Class::kData;
+}
+
+size_t ResponseFramer::FeedLineStart(std::span<const uint8_t> input, ResponseVisitor& visitor) {
+  for (size_t i = 0; i < input.size(); ++i) {
+    const char c = static_cast<char>(input[i]);
+    held_.push_back(c);
+    if (c != ' ' && c != '\n' && held_.size() <= kMaxPrefix) continue;
+    switch (Classify()) {
+      case Class::kUndecided:
+        continue;
+      case Class::kHeld:
+        state_ = State::kHeld;
+        if (c == '\n') EmitHeld(visitor);
+        return i + 1;
+      case Class::kData:
+        visitor.OnResponseBytes(Bytes(held_));
+        RememberTail(held_);
+        held_.clear();
+        state_ = State::kStream;
+        if (c == '\n') EndStreamedLine(visitor);
+        return i + 1;
+    }
+  }
+  return input.size();
+}
+
+size_t ResponseFramer::FeedHeld(std::span<const uint8_t> input, ResponseVisitor& visitor) {
+  const void* lf = std::memchr(input.data(), '\n', input.size());
+  const size_t take =
+      lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - input.data()) + 1 : input.size();
+  if (!overflowed_ && held_.size() + take > max_held_line_) {
+    // Too long to hold: pass it on as it is; the owner still learns its end.
+    visitor.OnResponseBytes(Bytes(held_));
+    held_.clear();
+    overflowed_ = true;
+  }
+  if (overflowed_) {
+    visitor.OnResponseBytes(input.first(take));
+  } else {
+    held_.append(reinterpret_cast<const char*>(input.data()), take);
+  }
+  if (lf) EmitHeld(visitor);
+  return take;
+}
+
+void ResponseFramer::EmitHeld(ResponseVisitor& visitor) {
+  ResponseLine line;
+  line.kind = kind_;
+  line.passed_on = overflowed_;
+  if (!overflowed_) line.bytes = Bytes(held_);
+  if (kind_ == ResponseLine::Kind::kTagged) {
+    bool complete = false;
+    status_ = overflowed_ ? std::string() : Upper(TokenAt(held_, tag_.size() + 1, &complete));
+    line.tag = tag_;
+  }
+  if (kind_ == ResponseLine::Kind::kTagged || kind_ == ResponseLine::Kind::kStatus) {
+    line.status = status_;
+  }
+  visitor.OnResponseLine(line);
+  visitor.OnResponseEnd();
+  held_.clear();
+  if (held_.capacity() > 4096) held_.shrink_to_fit();
+  overflowed_ = false;
+  state_ = State::kLineStart;
+}
+
+size_t ResponseFramer::FeedStream(std::span<const uint8_t> input, ResponseVisitor& visitor) {
+  const void* lf = std::memchr(input.data(), '\n', input.size());
+  const size_t take =
+      lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - input.data()) + 1 : input.size();
+  visitor.OnResponseBytes(input.first(take));
+  RememberTail({reinterpret_cast<const char*>(input.data()), take});
+  if (lf) EndStreamedLine(visitor);
+  return take;
+}
+
+void ResponseFramer::RememberTail(std::string_view bytes) {
+  if (bytes.size() >= tail_.size()) {
+    std::memcpy(tail_.data(), bytes.data() + bytes.size() - tail_.size(), tail_.size());
+    tail_size_ = tail_.size();
+    return;
+  }
+  const size_t keep = std::min(tail_size_, tail_.size() - bytes.size());
+  std::memmove(tail_.data(), tail_.data() + tail_size_ - keep, keep);
+  std::memcpy(tail_.data() + keep, bytes.data(), bytes.size());
+  tail_size_ = keep + bytes.size();
+}
+
+void ResponseFramer::EndStreamedLine(ResponseVisitor& visitor) {
+  auto literal = ParseLiteralHeader(StripLineEnding({tail_.data(), tail_size_}));
+  tail_size_ = 0;
+  if (!literal) {
+    state_ = State::kLineStart;
+    visitor.OnResponseEnd();
+    return;
+  }
+  literal_left_ = literal->size;
+  state_ = literal_left_ > 0 ? State::kLiteral : State::kStream;
+}
+
+}  // namespace imapfront::imap

@@ -1,0 +1,81 @@
+// Frames the server's byte stream into IMAP responses.
+//
+// Data responses ("* 12 FETCH ...", "* LIST ...") stream through untouched,
+// with the literals inside them ({n} or ~{n} at a line's end) counted, never
+// copied or parsed: a FETCH body may hold any bytes, including CRLF and text
+// that looks like a tagged response. Status responses (tagged, and untagged
+// OK/NO/BAD/BYE/PREAUTH), continuation requests ("+") and CAPABILITY
+// responses are short and carry no literals; they are held until complete
+// and handed over whole, so the owner can act on them (a tagged completion,
+// a "+") and rewrite capability lists.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace imapfront::imap {
+
+struct ResponseLine {
+  enum class Kind { kContinuation, kTagged, kStatus, kCapability };
+  Kind kind = Kind::kStatus;
+  std::span<const uint8_t> bytes;  // the whole line, CRLF included
+  // The line was longer than the hold limit: its bytes have already gone
+  // through OnResponseBytes and |bytes| is empty.
+  bool passed_on = false;
+  std::string_view tag;     // kTagged
+  std::string_view status;  // kTagged, kStatus: "OK", "NO", "BAD", "BYE", "PREAUTH" (upper case)
+};
+
+class ResponseVisitor {
+ public:
+  // Bytes to pass on as they are.
+  virtual void OnResponseBytes(std::span<const uint8_t> bytes) = 0;
+  // A complete held line.
+  virtual void OnResponseLine(const ResponseLine& line) = 0;
+  // A response has ended: the stream is between responses.
+  virtual void OnResponseEnd() {}
+
+ protected:
+  ~ResponseVisitor() = default;
+};
+
+class ResponseFramer {
+ public:
+  explicit ResponseFramer(size_t max_held_line) : max_held_line_(max_held_line) {}
+
+  // Frames |input|, the stream's next bytes, calling |visitor| in stream
+  // order. All of |input| is consumed.
+  void Feed(std::span<const uint8_t> input, ResponseVisitor& visitor);
+
+  // Inside a response (a partial line or a literal).
+  bool mid_response() const { return state_ != State::kLineStart || !held_.empty(); }
+
+ private:
+  enum class State { kLineStart, kHeld, kStream, kLiteral };
+  enum class Class { kUndecided, kHeld, kData };
+
+  size_t FeedLineStart(std::span<const uint8_t> input, ResponseVisitor& visitor);
+  size_t FeedHeld(std::span<const uint8_t> input, ResponseVisitor& visitor);
+  size_t FeedStream(std::span<const uint8_t> input, ResponseVisitor& visitor);
+  Class Classify();
+  void EmitHeld(ResponseVisitor& visitor);
+  void RememberTail(std::string_view bytes);
+  void EndStreamedLine(ResponseVisitor& visitor);
+
+  size_t max_held_line_;
+  State state_ = State::kLineStart;
+  ResponseLine::Kind kind_ = ResponseLine::Kind::kStatus;
+  bool overflowed_ = false;  // a held line passed the limit and is streaming
+  std::string held_;
+  std::string tag_;
+  std::string status_;
+  uint64_t literal_left_ = 0;
+  std::array<char, 32> tail_{};  // a streamed line's last bytes, for its literal header
+  size_t tail_size_ = 0;
+};
+
+}  // namespace imapfront::imap
