@@ -1,0 +1,437 @@
+// The framers: one transcript with every construct, fed whole, cut at every
+// position, one byte at a time, and in seeded random cuts; the events must
+// not change.
+#include <doctest/doctest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "imap/capabilities.h"
+#include "imap/command_framer.h"
+#include "imap/literal.h"
+#include "imap/response_framer.h"
+
+namespace imapfront::imap {
+namespace {
+
+std::span<const uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+std::string Text(std::span<const uint8_t> b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// Cut points: every way the tests split a stream.
+std::vector<std::vector<size_t>> CutSets(size_t length) {
+  std::vector<std::vector<size_t>> sets;
+  sets.push_back({});  // whole
+  for (size_t cut = 1; cut < length; ++cut) sets.push_back({cut});
+  std::vector<size_t> every;
+  for (size_t cut = 1; cut < length; ++cut) every.push_back(cut);
+  sets.push_back(every);
+  std::mt19937 rng(20261128);
+  for (int i = 0; i < 300; ++i) {
+    std::vector<size_t> cuts;
+    for (size_t pos = 0; pos < length;) {
+      pos += 1 + rng() % 23;
+      if (pos < length) cuts.push_back(pos);
+    }
+    sets.push_back(cuts);
+  }
+  return sets;
+}
+
+std::vector<std::string> Split(const std::string& s, const std::vector<size_t>& cuts) {
+  std::vector<std::string> parts;
+  size_t from = 0;
+  for (size_t cut : cuts) {
+    parts.push_back(s.substr(from, cut - from));
+    from = cut;
+  }
+  parts.push_back(s.substr(from));
+  return parts;
+}
+
+// ---- command framer ---------------------------------------------------------
+
+// Drives a CommandFramer over a cut stream and plays the server: whenever the
+// framer is blocked, the next scripted server answer is given ('+' or 'T' for
+// the tagged answer to the current command). Literal data is merged into one
+// event per literal so that the event list does not depend on the cuts.
+struct CommandRun {
+  std::vector<std::string> events;
+  std::string forwarded;  // what would reach the backend
+  bool too_long = false;
+};
+
+const char* Name(LineDisposition d) {
+  switch (d) {
+    case LineDisposition::kForward:
+      return "fwd";
+    case LineDisposition::kForwardAsSync:
+      return "fwd-sync";
+    case LineDisposition::kDrop:
+      return "drop";
+    case LineDisposition::kRefuseTooBigSync:
+      return "no-toobig";
+    case LineDisposition::kRefuseTooBigNonSync:
+      return "bad-toobig";
+    case LineDisposition::kTooBigMidCommand:
+      return "toobig-mid";
+  }
+  return "?";
+}
+
+CommandRun RunCommands(const std::vector<std::string>& parts, CommandFramerOptions options,
+                       std::string server) {
+  CommandFramer framer(options);
+  CommandRun run;
+  std::string literal;
+  bool in_literal = false;
+  auto end_literal = [&] {
+    if (in_literal) run.events.push_back("data:" + literal);
+    literal.clear();
+    in_literal = false;
+  };
+  std::string held;  // bytes the framer could not take yet
+  for (const std::string& part : parts) {
+    held += part;
+    size_t used = 0;
+    for (int guard = 0; guard < 100000 && used < held.size(); ++guard) {
+      CommandStep step = framer.Next(Bytes(held).subspan(used));
+      used += step.consumed;
+      switch (step.kind) {
+        case CommandStep::Kind::kNeedInput:
+          break;
+        case CommandStep::Kind::kBlocked: {
+          end_literal();
+          if (server.empty()) {
+            run.events.push_back("stuck");
+            used = held.size();
+            break;
+          }
+          char answer = server[0];
+          server.erase(0, 1);
+          if (answer == '+') {
+            run.events.push_back(framer.OnServerContinuation() ? "server:+" : "server:+(eaten)");
+          } else {
+            run.events.push_back("server:tagged " + framer.tag());
+            framer.OnServerTagged(framer.tag());
+          }
+          break;
+        }
+        case CommandStep::Kind::kLineTooLong:
+          run.too_long = true;
+          run.events.push_back("too-long");
+          return run;
+        case CommandStep::Kind::kLiteralData:
+          in_literal = true;
+          literal += Text(step.bytes);
+          if (!step.discard) run.forwarded += Text(step.bytes);
+          break;
+        case CommandStep::Kind::kLine: {
+          end_literal();
+          std::string e = std::string("line ") + Name(step.disposition);
+          if (step.command_start) e += " start(" + framer.tag() + " " + framer.name() + ")";
+          if (step.command_end) e += " end";
+          if (step.continuation) e += " cont";
+          if (step.literal) {
+            e += " literal(" + std::to_string(step.literal->size) +
+                 (step.literal->non_sync ? "+" : "") + (step.literal->binary ? " bin" : "") + ")";
+          }
+          e += ": " + Text(step.bytes);
+          run.events.push_back(e);
+          if (step.disposition == LineDisposition::kForward) run.forwarded += Text(step.bytes);
+          break;
+        }
+      }
+      if (step.kind == CommandStep::Kind::kLiteralData && step.consumed == 0) break;
+    }
+    held.erase(0, used);
+  }
+  end_literal();
+  return run;
+}
+
+const std::string kLiteral1 = "Subject: x\r\n\r\na9 LOGOUT\r\n* OK fake\r\n";  // looks like commands
+const std::string kClientTranscript =
+    "a1 LOGIN user \"pass {5}\"\r\n"                                       // quoted, not a literal
+    "a2 APPEND INBOX (\\Seen) {" + std::to_string(kLiteral1.size()) + "}\r\n" + kLiteral1 + "\r\n"
+    "a3 APPEND INBOX {5+}\r\nabcde\r\n"                                    // non-synchronizing
+    "a4 APPEND INBOX ~{4}\r\n" + std::string("\0\r\n\xff", 4) + "\r\n"      // binary, NUL and CRLF
+    "a5 APPEND INBOX {3+}\r\nxyz (\\Seen) {2}\r\nqq\r\n"                   // multi-append
+    "a6 AUTHENTICATE PLAIN\r\n"
+    "AHVzZXIAcGFzcw==\r\n"                                                 // SASL response
+    "a7 idle\r\n"
+    "DONE\r\n"
+    "a8 APPEND INBOX {7}\r\n"                                              // refused by the server
+    "a9 APPEND INBOX {500}\r\n"                                            // sync, too big
+    "a10 APPEND INBOX {300+}\r\n" + std::string(300, 'z') + " {1+}\r\nq\r\n"  // non-sync, too big
+    "a11 NOOP\r\n"
+    "a12 LOGIN {4}\r\nuser {4}\r\npass\r\n"
+    "\r\n";
+// The server: '+' for a2, a4, a5's {2}, a6; tagged a6 after the SASL line;
+// '+' for a7; tagged (refusal) for a8; '+' twice for a12.
+const std::string kServerScript = "++++T+T++";
+
+TEST_CASE("command framer: the transcript's events") {
+  CommandRun run = RunCommands({kClientTranscript}, {.max_line_bytes = 1024, .max_literal_bytes = 200},
+                               kServerScript);
+  const std::vector<std::string> expected = {
+      "line fwd start(a1 LOGIN) end: a1 LOGIN user \"pass {5}\"\r\n",
+      "line fwd start(a2 APPEND) literal(" + std::to_string(kLiteral1.size()) +
+          "): a2 APPEND INBOX (\\Seen) {" + std::to_string(kLiteral1.size()) + "}\r\n",
+      "server:+",
+      "data:" + kLiteral1,
+      "line fwd end: \r\n",
+      "line fwd start(a3 APPEND) literal(5+): a3 APPEND INBOX {5+}\r\n",
+      "data:abcde",
+      "line fwd end: \r\n",
+      "line fwd start(a4 APPEND) literal(4 bin): a4 APPEND INBOX ~{4}\r\n",
+      "server:+",
+      "data:" + std::string("\0\r\n\xff", 4),
+      "line fwd end: \r\n",
+      "line fwd start(a5 APPEND) literal(3+): a5 APPEND INBOX {3+}\r\n",
+      "data:xyz",
+      "line fwd literal(2):  (\\Seen) {2}\r\n",
+      "server:+",
+      "data:qq",
+      "line fwd end: \r\n",
+      "line fwd start(a6 AUTHENTICATE) end: a6 AUTHENTICATE PLAIN\r\n",
+      "server:+",
+      "line fwd cont: AHVzZXIAcGFzcw==\r\n",
+      "server:tagged a6",
+      "line fwd start(a7 IDLE) end: a7 idle\r\n",
+      "server:+",
+      "line fwd cont: DONE\r\n",
+      "line fwd start(a8 APPEND) literal(7): a8 APPEND INBOX {7}\r\n",
+      "server:tagged a8",
+      "line no-toobig start(a9 APPEND) end literal(500): a9 APPEND INBOX {500}\r\n",
+      "line drop start(a10 APPEND) literal(300+): a10 APPEND INBOX {300+}\r\n",
+      "data:" + std::string(300, 'z'),
+      "line drop literal(1+):  {1+}\r\n",
+      "data:q",
+      "line bad-toobig end: \r\n",
+      "line fwd start(a11 NOOP) end: a11 NOOP\r\n",
+      "line fwd start(a12 LOGIN) literal(4): a12 LOGIN {4}\r\n",
+      "server:+",
+      "data:user",
+      "line fwd literal(4):  {4}\r\n",
+      "server:+",
+      "data:pass",
+      "line fwd end: \r\n",
+      "line fwd start( ) end: \r\n",
+  };
+  CHECK(run.events == expected);
+}
+
+TEST_CASE("command framer: every cut gives the same events") {
+  const CommandFramerOptions options{.max_line_bytes = 1024, .max_literal_bytes = 200};
+  const CommandRun reference = RunCommands({kClientTranscript}, options, kServerScript);
+  for (const auto& cuts : CutSets(kClientTranscript.size())) {
+    CommandRun run = RunCommands(Split(kClientTranscript, cuts), options, kServerScript);
+    REQUIRE(run.events == reference.events);
+    REQUIRE(run.forwarded == reference.forwarded);
+  }
+}
+
+TEST_CASE("command framer: emulated LITERAL+") {
+  const std::string transcript =
+      "a1 APPEND INBOX {5+}\r\nhello\r\n"
+      "a2 APPEND INBOX {3+}\r\nabc {2+}\r\nde\r\n"
+      "a3 NOOP\r\n";
+  // a1: '+' (eaten); a2: the server refuses the first literal.
+  const CommandFramerOptions options{.emulate_literal_plus = true};
+  const std::vector<std::string> expected = {
+      "line fwd-sync start(a1 APPEND) literal(5+): a1 APPEND INBOX {5+}\r\n",
+      "server:+(eaten)",
+      "data:hello",
+      "line fwd end: \r\n",
+      "line fwd-sync start(a2 APPEND) literal(3+): a2 APPEND INBOX {3+}\r\n",
+      "server:tagged a2",
+      "data:abc",
+      "line drop literal(2+):  {2+}\r\n",
+      "data:de",
+      "line drop end: \r\n",
+      "line fwd start(a3 NOOP) end: a3 NOOP\r\n",
+  };
+  for (const auto& cuts : CutSets(transcript.size())) {
+    CommandRun run = RunCommands(Split(transcript, cuts), options, "+T");
+    REQUIRE(run.events == expected);
+  }
+}
+
+TEST_CASE("command framer: limits and progress") {
+  SUBCASE("a line over max_line_bytes") {
+    CommandRun run = RunCommands({"a1 NOOP " + std::string(2000, 'x') + "\r\n"},
+                                 {.max_line_bytes = 1024}, "");
+    CHECK(run.too_long);
+    run = RunCommands({"a1 NOOP " + std::string(2000, 'x')}, {.max_line_bytes = 1024}, "");
+    CHECK(run.too_long);  // without waiting for the line's end
+    run = RunCommands({"a1 " + std::string(1021, 'x') + "\r\n"}, {.max_line_bytes = 1024}, "");
+    CHECK_FALSE(run.too_long);  // 1024 bytes of content is still fine
+  }
+  SUBCASE("a literal over the limit after part of its command was sent") {
+    CommandRun run = RunCommands({"a1 APPEND INBOX {3+}\r\nabc {900+}\r\n"},
+                                 {.max_literal_bytes = 100}, "");
+    CHECK(run.events.back() == "line toobig-mid literal(900+):  {900+}\r\n");
+  }
+  SUBCASE("commands in progress") {
+    CommandFramer f({});
+    CHECK_FALSE(f.CommandInProgress());
+    std::string partial = "a1 NOO";
+    f.Next(Bytes(partial));
+    CHECK(f.CommandInProgress());
+    std::string rest = "P\r\na2 IDLE\r\n";
+    auto step = f.Next(Bytes(rest));
+    CHECK(f.CommandInProgress());  // a1 is waiting for its tagged answer
+    f.OnServerTagged("a1");
+    f.Next(Bytes(rest).subspan(step.consumed));
+    CHECK(f.blocked());
+    CHECK(f.CommandInProgress());  // IDLE not yet accepted
+    CHECK(f.OnServerContinuation());
+    CHECK_FALSE(f.CommandInProgress());  // idling counts as not in progress
+    std::string done = "DONE\r\n";
+    f.Next(Bytes(done));
+    CHECK(f.CommandInProgress());  // until the tagged answer to IDLE
+    f.OnServerTagged("a2");
+    CHECK_FALSE(f.CommandInProgress());
+  }
+}
+
+TEST_CASE("literal headers") {
+  CHECK(ParseLiteralHeader("a APPEND INBOX {12}") == LiteralHeader{12, false, false, 4});
+  CHECK(ParseLiteralHeader("a APPEND INBOX {12+}") == LiteralHeader{12, true, false, 5});
+  CHECK(ParseLiteralHeader("a APPEND INBOX ~{0}") == LiteralHeader{0, false, true, 4});
+  CHECK_FALSE(ParseLiteralHeader("a LOGIN \"{5}\""));
+  CHECK_FALSE(ParseLiteralHeader("a X {}"));
+  CHECK_FALSE(ParseLiteralHeader("a X {+}"));
+  CHECK_FALSE(ParseLiteralHeader("a X {12345678901234567890}"));
+  CHECK_FALSE(ParseLiteralHeader("a X 5}"));
+}
+
+// ---- response framer --------------------------------------------------------
+
+struct ResponseRecorder : ResponseVisitor {
+  std::vector<std::string> events;
+  std::string passed;  // every byte, held or not, in order
+  std::string pending;
+  void Flush() {
+    if (!pending.empty()) events.push_back("bytes:" + pending);
+    pending.clear();
+  }
+  void OnResponseBytes(std::span<const uint8_t> b) override {
+    pending += Text(b);
+    passed += Text(b);
+  }
+  void OnResponseLine(const ResponseLine& line) override {
+    Flush();
+    const char* kinds[] = {"cont", "tagged", "status", "capability"};
+    events.push_back(std::string("line ") + kinds[static_cast<int>(line.kind)] + " " +
+                     std::string(line.tag) + " " + std::string(line.status) +
+                     (line.passed_on ? " passed-on" : "") + ": " + Text(line.bytes));
+    passed += Text(line.bytes);
+  }
+  void OnResponseEnd() override {
+    Flush();
+    events.push_back("end");
+  }
+};
+
+const std::string kBody = "Subject: x\r\n\r\na2 OK fake\r\n* BYE fake\r\n+ fake\r\n{5}\r\n";
+const std::string kServerTranscript =
+    "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED COMPRESS=DEFLATE LITERAL+] ready\r\n"
+    "* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN\r\n"
+    "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+    "* 1 FETCH (BODY[] {" + std::to_string(kBody.size()) + "}\r\n" + kBody + " UID 7)\r\n"
+    "* 2 FETCH (BINARY[] ~{5}\r\n" + std::string("\0\r\n\x01\x02", 5) + ")\r\n"
+    "+ Ready for literal\r\n"
+    "* LIST () \"/\" \"x}\"\r\n"
+    "* 3 FETCH (BODY[] {0}\r\n)\r\n"
+    "a2 NO [TRYCREATE] no such mailbox\r\n"
+    "* BYE bye\r\n";
+
+std::vector<std::string> RunResponses(const std::vector<std::string>& parts, size_t max_held,
+                                      std::string* passed) {
+  ResponseFramer framer(max_held);
+  ResponseRecorder r;
+  for (const std::string& part : parts) framer.Feed(Bytes(part), r);
+  r.Flush();
+  if (passed) *passed = r.passed;
+  return r.events;
+}
+
+TEST_CASE("response framer: the transcript's events") {
+  std::string passed;
+  auto events = RunResponses({kServerTranscript}, 1024, &passed);
+  CHECK(passed == kServerTranscript);  // nothing lost, nothing added
+  const std::vector<std::string> expected = {
+      "line status  OK: * OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED COMPRESS=DEFLATE "
+      "LITERAL+] ready\r\n",
+      "end",
+      "line capability  : * CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN\r\n",
+      "end",
+      "line tagged a1 OK: a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n",
+      "end",
+      "bytes:* 1 FETCH (BODY[] {" + std::to_string(kBody.size()) + "}\r\n" + kBody + " UID 7)\r\n",
+      "end",
+      "bytes:* 2 FETCH (BINARY[] ~{5}\r\n" + std::string("\0\r\n\x01\x02", 5) + ")\r\n",
+      "end",
+      "line cont  : + Ready for literal\r\n",
+      "end",
+      "bytes:* LIST () \"/\" \"x}\"\r\n",
+      "end",
+      "bytes:* 3 FETCH (BODY[] {0}\r\n)\r\n",
+      "end",
+      "line tagged a2 NO: a2 NO [TRYCREATE] no such mailbox\r\n",
+      "end",
+      "line status  BYE: * BYE bye\r\n",
+      "end",
+  };
+  CHECK(events == expected);
+}
+
+TEST_CASE("response framer: every cut gives the same events") {
+  const auto reference = RunResponses({kServerTranscript}, 1024, nullptr);
+  for (const auto& cuts : CutSets(kServerTranscript.size())) {
+    std::string passed;
+    REQUIRE(RunResponses(Split(kServerTranscript, cuts), 1024, &passed) == reference);
+    REQUIRE(passed == kServerTranscript);
+  }
+}
+
+TEST_CASE("response framer: a status line over the hold limit is passed on, its end still told") {
+  const std::string line = "a1 OK " + std::string(200, 'x') + "\r\n";
+  for (const auto& cuts : CutSets(line.size())) {
+    std::string passed;
+    auto events = RunResponses(Split(line, cuts), 64, &passed);
+    REQUIRE(passed == line);
+    REQUIRE(events.size() == 3);
+    CHECK(events[1] == "line tagged a1  passed-on: ");
+  }
+}
+
+// ---- capabilities -----------------------------------------------------------
+
+TEST_CASE("capability lists lose STARTTLS, LOGINDISABLED, COMPRESS=*; the rest is byte-exact") {
+  const CapabilityEdit strip;
+  CHECK(RewriteCapabilities("* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN LOGINDISABLED\r\n", true,
+                            strip) == "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n");
+  CHECK(RewriteCapabilities("* OK [CAPABILITY IMAP4rev1 starttls COMPRESS=DEFLATE IDLE] Hi there\r\n",
+                            false, strip) == "* OK [CAPABILITY IMAP4rev1 IDLE] Hi there\r\n");
+  CHECK(RewriteCapabilities("a1 OK [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE] Logged in\r\n", false,
+                            strip) == "a1 OK [CAPABILITY IMAP4rev1] Logged in\r\n");
+  CHECK_FALSE(RewriteCapabilities("* CAPABILITY IMAP4rev1 IDLE\r\n", true, strip));
+  CHECK_FALSE(RewriteCapabilities("a1 OK [READ-WRITE] STARTTLS done\r\n", false, strip));
+  CHECK_FALSE(RewriteCapabilities("* OK STARTTLS is great\r\n", false, strip));
+  const CapabilityEdit plus{.add_literal_plus = true};
+  CHECK(RewriteCapabilities("* CAPABILITY IMAP4rev1 LITERAL- IDLE\r\n", true, plus) ==
+        "* CAPABILITY IMAP4rev1 IDLE LITERAL+\r\n");
+  CHECK_FALSE(RewriteCapabilities("* CAPABILITY IMAP4rev1 LITERAL+\r\n", true, plus));
+  CHECK(RewriteCapabilities("* OK [CAPABILITY IMAP4rev1] ready\r\n", false, plus) ==
+        "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n");
+}
+
+}  // namespace
+}  // namespace imapfront::imap
