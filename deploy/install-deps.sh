@@ -16,7 +16,7 @@ PACKAGES=(
   libhttp-parser-dev libcli11-dev libsystemd-dev
   dovecot-imapd
   python3 curl ca-certificates openssl
-  clang # optional: fuzz targets (-fsanitize=fuzzer)
+  clang libclang-rt-14-dev # fuzz targets (libFuzzer), deploy/run-fuzz.sh
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d

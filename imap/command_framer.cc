@@ -48,8 +48,14 @@ CommandStep CommandFramer::Next(std::span<const uint8_t> input) {
   const void* lf = std::memchr(input.data(), '\n', input.size());
   const size_t take =
       lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - input.data()) + 1 : input.size();
-  // The limit is on the line's content; its CRLF does not count.
-  if (line_.size() + take > options_.max_line_bytes + (lf ? 2 : 0)) {
+  // The limit is on the line's content; its CRLF does not count. Without the
+  // LF yet, the last byte may be the CR.
+  size_t length = line_.size() + take;
+  if (lf) {
+    const bool cr = take >= 2 ? input[take - 2] == '\r' : !line_.empty() && line_.back() == '\r';
+    length -= cr ? 2 : 1;
+  }
+  if (length > options_.max_line_bytes + (lf ? 0 : 1)) {
     step.kind = CommandStep::Kind::kLineTooLong;
     return step;
   }

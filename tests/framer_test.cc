@@ -11,163 +11,36 @@
 #include "imap/command_framer.h"
 #include "imap/literal.h"
 #include "imap/response_framer.h"
+#include "tests/framer_driver.h"
 
 namespace imapfront::imap {
 namespace {
 
-std::span<const uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-std::string Text(std::span<const uint8_t> b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-
-// Cut points: every way the tests split a stream.
-std::vector<std::vector<size_t>> CutSets(size_t length) {
-  std::vector<std::vector<size_t>> sets;
-  sets.push_back({});  // whole
-  for (size_t cut = 1; cut < length; ++cut) sets.push_back({cut});
-  std::vector<size_t> every;
-  for (size_t cut = 1; cut < length; ++cut) every.push_back(cut);
-  sets.push_back(every);
-  std::mt19937 rng(20261128);
-  for (int i = 0; i < 300; ++i) {
-    std::vector<size_t> cuts;
-    for (size_t pos = 0; pos < length;) {
-      pos += 1 + rng() % 23;
-      if (pos < length) cuts.push_back(pos);
-    }
-    sets.push_back(cuts);
-  }
-  return sets;
-}
-
-std::vector<std::string> Split(const std::string& s, const std::vector<size_t>& cuts) {
-  std::vector<std::string> parts;
-  size_t from = 0;
-  for (size_t cut : cuts) {
-    parts.push_back(s.substr(from, cut - from));
-    from = cut;
-  }
-  parts.push_back(s.substr(from));
-  return parts;
-}
+using namespace testing;
 
 // ---- command framer ---------------------------------------------------------
 
-// Drives a CommandFramer over a cut stream and plays the server: whenever the
-// framer is blocked, the next scripted server answer is given ('+' or 'T' for
-// the tagged answer to the current command). Literal data is merged into one
-// event per literal so that the event list does not depend on the cuts.
-struct CommandRun {
-  std::vector<std::string> events;
-  std::string forwarded;  // what would reach the backend
-  bool too_long = false;
-};
-
-const char* Name(LineDisposition d) {
-  switch (d) {
-    case LineDisposition::kForward:
-      return "fwd";
-    case LineDisposition::kForwardAsSync:
-      return "fwd-sync";
-    case LineDisposition::kDrop:
-      return "drop";
-    case LineDisposition::kRefuseTooBigSync:
-      return "no-toobig";
-    case LineDisposition::kRefuseTooBigNonSync:
-      return "bad-toobig";
-    case LineDisposition::kTooBigMidCommand:
-      return "toobig-mid";
-  }
-  return "?";
-}
-
-CommandRun RunCommands(const std::vector<std::string>& parts, CommandFramerOptions options,
-                       std::string server) {
-  CommandFramer framer(options);
-  CommandRun run;
-  std::string literal;
-  bool in_literal = false;
-  auto end_literal = [&] {
-    if (in_literal) run.events.push_back("data:" + literal);
-    literal.clear();
-    in_literal = false;
-  };
-  std::string held;  // bytes the framer could not take yet
-  for (const std::string& part : parts) {
-    held += part;
-    size_t used = 0;
-    for (int guard = 0; guard < 100000 && used < held.size(); ++guard) {
-      CommandStep step = framer.Next(Bytes(held).subspan(used));
-      used += step.consumed;
-      switch (step.kind) {
-        case CommandStep::Kind::kNeedInput:
-          break;
-        case CommandStep::Kind::kBlocked: {
-          end_literal();
-          if (server.empty()) {
-            run.events.push_back("stuck");
-            used = held.size();
-            break;
-          }
-          char answer = server[0];
-          server.erase(0, 1);
-          if (answer == '+') {
-            run.events.push_back(framer.OnServerContinuation() ? "server:+" : "server:+(eaten)");
-          } else {
-            run.events.push_back("server:tagged " + framer.tag());
-            framer.OnServerTagged(framer.tag());
-          }
-          break;
-        }
-        case CommandStep::Kind::kLineTooLong:
-          run.too_long = true;
-          run.events.push_back("too-long");
-          return run;
-        case CommandStep::Kind::kLiteralData:
-          in_literal = true;
-          literal += Text(step.bytes);
-          if (!step.discard) run.forwarded += Text(step.bytes);
-          break;
-        case CommandStep::Kind::kLine: {
-          end_literal();
-          std::string e = std::string("line ") + Name(step.disposition);
-          if (step.command_start) e += " start(" + framer.tag() + " " + framer.name() + ")";
-          if (step.command_end) e += " end";
-          if (step.continuation) e += " cont";
-          if (step.literal) {
-            e += " literal(" + std::to_string(step.literal->size) +
-                 (step.literal->non_sync ? "+" : "") + (step.literal->binary ? " bin" : "") + ")";
-          }
-          e += ": " + Text(step.bytes);
-          run.events.push_back(e);
-          if (step.disposition == LineDisposition::kForward) run.forwarded += Text(step.bytes);
-          break;
-        }
-      }
-      if (step.kind == CommandStep::Kind::kLiteralData && step.consumed == 0) break;
-    }
-    held.erase(0, used);
-  }
-  end_literal();
-  return run;
-}
-
-const std::string kLiteral1 = "Subject: x\r\n\r\na9 LOGOUT\r\n* OK fake\r\n";  // looks like commands
+const std::string kLiteral1 =
+    "Subject: x\r\n\r\na9 LOGOUT\r\n* OK fake\r\n";  // looks like commands
 const std::string kClientTranscript =
-    "a1 LOGIN user \"pass {5}\"\r\n"                                       // quoted, not a literal
-    "a2 APPEND INBOX (\\Seen) {" + std::to_string(kLiteral1.size()) + "}\r\n" + kLiteral1 + "\r\n"
-    "a3 APPEND INBOX {5+}\r\nabcde\r\n"                                    // non-synchronizing
-    "a4 APPEND INBOX ~{4}\r\n" + std::string("\0\r\n\xff", 4) + "\r\n"      // binary, NUL and CRLF
-    "a5 APPEND INBOX {3+}\r\nxyz (\\Seen) {2}\r\nqq\r\n"                   // multi-append
+    "a1 LOGIN user \"pass {5}\"\r\n"  // quoted, not a literal
+    "a2 APPEND INBOX (\\Seen) {" +
+    std::to_string(kLiteral1.size()) + "}\r\n" + kLiteral1 +
+    "\r\n"
+    "a3 APPEND INBOX {5+}\r\nabcde\r\n"  // non-synchronizing
+    "a4 APPEND INBOX ~{4}\r\n" +
+    std::string("\0\r\n\xff", 4) +
+    "\r\n"                                                // binary, NUL and CRLF
+    "a5 APPEND INBOX {3+}\r\nxyz (\\Seen) {2}\r\nqq\r\n"  // multi-append
     "a6 AUTHENTICATE PLAIN\r\n"
-    "AHVzZXIAcGFzcw==\r\n"                                                 // SASL response
+    "AHVzZXIAcGFzcw==\r\n"  // SASL response
     "a7 idle\r\n"
     "DONE\r\n"
-    "a8 APPEND INBOX {7}\r\n"                                              // refused by the server
-    "a9 APPEND INBOX {500}\r\n"                                            // sync, too big
-    "a10 APPEND INBOX {300+}\r\n" + std::string(300, 'z') + " {1+}\r\nq\r\n"  // non-sync, too big
+    "a8 APPEND INBOX {7}\r\n"    // refused by the server
+    "a9 APPEND INBOX {500}\r\n"  // sync, too big
+    "a10 APPEND INBOX {300+}\r\n" +
+    std::string(300, 'z') +
+    " {1+}\r\nq\r\n"  // non-sync, too big
     "a11 NOOP\r\n"
     "a12 LOGIN {4}\r\nuser {4}\r\npass\r\n"
     "\r\n";
@@ -176,8 +49,8 @@ const std::string kClientTranscript =
 const std::string kServerScript = "++++T+T++";
 
 TEST_CASE("command framer: the transcript's events") {
-  CommandRun run = RunCommands({kClientTranscript}, {.max_line_bytes = 1024, .max_literal_bytes = 200},
-                               kServerScript);
+  CommandRun run = RunCommands({kClientTranscript},
+                               {.max_line_bytes = 1024, .max_literal_bytes = 200}, kServerScript);
   const std::vector<std::string> expected = {
       "line fwd start(a1 LOGIN) end: a1 LOGIN user \"pass {5}\"\r\n",
       "line fwd start(a2 APPEND) literal(" + std::to_string(kLiteral1.size()) +
@@ -264,17 +137,26 @@ TEST_CASE("command framer: emulated LITERAL+") {
 
 TEST_CASE("command framer: limits and progress") {
   SUBCASE("a line over max_line_bytes") {
-    CommandRun run = RunCommands({"a1 NOOP " + std::string(2000, 'x') + "\r\n"},
-                                 {.max_line_bytes = 1024}, "");
+    CommandRun run =
+        RunCommands({"a1 NOOP " + std::string(2000, 'x') + "\r\n"}, {.max_line_bytes = 1024}, "");
     CHECK(run.too_long);
     run = RunCommands({"a1 NOOP " + std::string(2000, 'x')}, {.max_line_bytes = 1024}, "");
     CHECK(run.too_long);  // without waiting for the line's end
     run = RunCommands({"a1 " + std::string(1021, 'x') + "\r\n"}, {.max_line_bytes = 1024}, "");
     CHECK_FALSE(run.too_long);  // 1024 bytes of content is still fine
+    // The same verdict at every cut, also when the CR and LF come apart.
+    const std::string at_limit = "a1 " + std::string(61, 'x') + "\r\n";
+    const std::string over_limit = "a1 " + std::string(62, 'x') + "\r\n";
+    for (const auto& cuts : CutSets(at_limit.size())) {
+      REQUIRE_FALSE(RunCommands(Split(at_limit, cuts), {.max_line_bytes = 64}, "").too_long);
+    }
+    for (const auto& cuts : CutSets(over_limit.size())) {
+      REQUIRE(RunCommands(Split(over_limit, cuts), {.max_line_bytes = 64}, "").too_long);
+    }
   }
   SUBCASE("a literal over the limit after part of its command was sent") {
-    CommandRun run = RunCommands({"a1 APPEND INBOX {3+}\r\nabc {900+}\r\n"},
-                                 {.max_literal_bytes = 100}, "");
+    CommandRun run =
+        RunCommands({"a1 APPEND INBOX {3+}\r\nabc {900+}\r\n"}, {.max_literal_bytes = 100}, "");
     CHECK(run.events.back() == "line toobig-mid literal(900+):  {900+}\r\n");
   }
   SUBCASE("commands in progress") {
@@ -313,54 +195,22 @@ TEST_CASE("literal headers") {
 
 // ---- response framer --------------------------------------------------------
 
-struct ResponseRecorder : ResponseVisitor {
-  std::vector<std::string> events;
-  std::string passed;  // every byte, held or not, in order
-  std::string pending;
-  void Flush() {
-    if (!pending.empty()) events.push_back("bytes:" + pending);
-    pending.clear();
-  }
-  void OnResponseBytes(std::span<const uint8_t> b) override {
-    pending += Text(b);
-    passed += Text(b);
-  }
-  void OnResponseLine(const ResponseLine& line) override {
-    Flush();
-    const char* kinds[] = {"cont", "tagged", "status", "capability"};
-    events.push_back(std::string("line ") + kinds[static_cast<int>(line.kind)] + " " +
-                     std::string(line.tag) + " " + std::string(line.status) +
-                     (line.passed_on ? " passed-on" : "") + ": " + Text(line.bytes));
-    passed += Text(line.bytes);
-  }
-  void OnResponseEnd() override {
-    Flush();
-    events.push_back("end");
-  }
-};
-
 const std::string kBody = "Subject: x\r\n\r\na2 OK fake\r\n* BYE fake\r\n+ fake\r\n{5}\r\n";
 const std::string kServerTranscript =
     "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED COMPRESS=DEFLATE LITERAL+] ready\r\n"
     "* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN\r\n"
     "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
-    "* 1 FETCH (BODY[] {" + std::to_string(kBody.size()) + "}\r\n" + kBody + " UID 7)\r\n"
-    "* 2 FETCH (BINARY[] ~{5}\r\n" + std::string("\0\r\n\x01\x02", 5) + ")\r\n"
+    "* 1 FETCH (BODY[] {" +
+    std::to_string(kBody.size()) + "}\r\n" + kBody +
+    " UID 7)\r\n"
+    "* 2 FETCH (BINARY[] ~{5}\r\n" +
+    std::string("\0\r\n\x01\x02", 5) +
+    ")\r\n"
     "+ Ready for literal\r\n"
     "* LIST () \"/\" \"x}\"\r\n"
     "* 3 FETCH (BODY[] {0}\r\n)\r\n"
     "a2 NO [TRYCREATE] no such mailbox\r\n"
     "* BYE bye\r\n";
-
-std::vector<std::string> RunResponses(const std::vector<std::string>& parts, size_t max_held,
-                                      std::string* passed) {
-  ResponseFramer framer(max_held);
-  ResponseRecorder r;
-  for (const std::string& part : parts) framer.Feed(Bytes(part), r);
-  r.Flush();
-  if (passed) *passed = r.passed;
-  return r.events;
-}
 
 TEST_CASE("response framer: the transcript's events") {
   std::string passed;
@@ -418,8 +268,9 @@ TEST_CASE("capability lists lose STARTTLS, LOGINDISABLED, COMPRESS=*; the rest i
   const CapabilityEdit strip;
   CHECK(RewriteCapabilities("* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN LOGINDISABLED\r\n", true,
                             strip) == "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n");
-  CHECK(RewriteCapabilities("* OK [CAPABILITY IMAP4rev1 starttls COMPRESS=DEFLATE IDLE] Hi there\r\n",
-                            false, strip) == "* OK [CAPABILITY IMAP4rev1 IDLE] Hi there\r\n");
+  CHECK(
+      RewriteCapabilities("* OK [CAPABILITY IMAP4rev1 starttls COMPRESS=DEFLATE IDLE] Hi there\r\n",
+                          false, strip) == "* OK [CAPABILITY IMAP4rev1 IDLE] Hi there\r\n");
   CHECK(RewriteCapabilities("a1 OK [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE] Logged in\r\n", false,
                             strip) == "a1 OK [CAPABILITY IMAP4rev1] Logged in\r\n");
   CHECK_FALSE(RewriteCapabilities("* CAPABILITY IMAP4rev1 IDLE\r\n", true, strip));
