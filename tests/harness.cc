@@ -367,7 +367,7 @@ void TlsClient::SendCloseNotify() {
 
 // ---- Proxy ------------------------------------------------------------------
 
-Proxy::Proxy(nlohmann::json config) {
+Proxy::Proxy(nlohmann::json config, std::string binary) {
   std::string dir = MakeTempDir();
   stats_port_ = FreePort();
   config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(stats_port_)}};
@@ -379,7 +379,7 @@ Proxy::Proxy(nlohmann::json config) {
     int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 2);
     dup2(fd, 1);
-    execl(IMAPFRONT_BINARY, IMAPFRONT_BINARY, "--config", config_path_.c_str(),
+    execl(binary.c_str(), binary.c_str(), "--config", config_path_.c_str(),
           static_cast<char*>(nullptr));
     _exit(127);
   }

@@ -168,7 +168,7 @@ class Proxy {
  public:
   // Writes |config| to a temp file and starts the binary; waits for
   // /healthz. Test-only knobs: stats.listen is filled in.
-  explicit Proxy(nlohmann::json config);
+  explicit Proxy(nlohmann::json config, std::string binary = IMAPFRONT_BINARY);
   ~Proxy();
 
   bool running() const { return pid_ > 0; }
