@@ -2,12 +2,31 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 namespace imapfront::imap {
 namespace {
 
 std::string_view AsText(std::span<const uint8_t> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+uint64_t TagHash(std::string_view tag) {
+  return std::hash<std::string_view>{}(tag);
+}
+
+// A quoted string cannot hold CR or LF: a line that ends inside one is
+// invalid, and a "{n}" at its end is not a literal header.
+bool EndsInsideQuote(std::string_view content) {
+  bool quoted = false;
+  for (size_t i = 0; i < content.size(); ++i) {
+    if (content[i] == '"') {
+      quoted = !quoted;
+    } else if (quoted && content[i] == '\\') {
+      ++i;
+    }
+  }
+  return quoted;
 }
 
 std::string_view NextToken(std::string_view* rest) {
@@ -103,13 +122,18 @@ void CommandFramer::StartCommand(std::string_view content) {
   std::string_view name = NextToken(&content);
   name_.assign(name.substr(0, std::min<size_t>(name.size(), 32)));
   for (char& c : name_) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
-  if (!tag_.empty()) in_flight_.push_back(tag_);
+  if (!tag_.empty()) {
+    if (in_flight_.size() == kMaxInFlight) in_flight_.erase(in_flight_.begin());
+    in_flight_.push_back(TagHash(tag_));
+  }
   sent_part_ = false;
   discard_ = Discard::kNo;
 }
 
 void CommandFramer::FinishSegment(CommandStep& step) {
-  step.literal = ParseLiteralHeader(StripLineEnding(AsText(step.bytes)));
+  const std::string_view content = StripLineEnding(AsText(step.bytes));
+  step.literal = ParseLiteralHeader(content);
+  if (step.literal && EndsInsideQuote(content)) step.literal.reset();
   if (!step.literal) {
     step.command_end = true;
     line_mode_ = LineMode::kCommandStart;
@@ -133,6 +157,16 @@ void CommandFramer::FinishSegment(CommandStep& step) {
   const LiteralHeader& literal = *step.literal;
   line_mode_ = LineMode::kCommandContinue;
   if (discard_ != Discard::kNo) {
+    if (!literal.non_sync) {
+      // The client waits for a "+" that will not come: for it the command
+      // ends here.
+      step.command_end = true;
+      line_mode_ = LineMode::kCommandStart;
+      step.disposition = discard_ == Discard::kTooBig ? LineDisposition::kRefuseTooBigNonSync
+                                                      : LineDisposition::kDrop;
+      if (discard_ == Discard::kTooBig) PopTag(tag_);
+      return;
+    }
     step.disposition = LineDisposition::kDrop;
     StartLiteral(literal.size);
     return;
@@ -201,10 +235,10 @@ bool CommandFramer::OnServerContinuation() {
 }
 
 void CommandFramer::OnServerTagged(std::string_view tag) {
-  PopTag(tag);
-  if (tag != tag_) return;
-  if (idling_) {
-    // The server ended the IDLE itself.
+  // An earlier command with the same tag does not end the current one.
+  if (!PopTag(tag) || tag != tag_) return;
+  if (idling_ || line_mode_ == LineMode::kSaslResponse) {
+    // The server ended the IDLE or the authentication exchange itself.
     idling_ = false;
     line_mode_ = LineMode::kCommandStart;
   }
@@ -229,9 +263,12 @@ void CommandFramer::OnServerTagged(std::string_view tag) {
   }
 }
 
-void CommandFramer::PopTag(std::string_view tag) {
-  auto it = std::find(in_flight_.begin(), in_flight_.end(), tag);
-  if (it != in_flight_.end()) in_flight_.erase(it);
+bool CommandFramer::PopTag(std::string_view tag) {
+  const uint64_t hash = TagHash(tag);
+  auto it = std::find(in_flight_.begin(), in_flight_.end(), hash);
+  if (it == in_flight_.end()) return false;
+  in_flight_.erase(it);
+  return std::find(in_flight_.begin(), in_flight_.end(), hash) == in_flight_.end();
 }
 
 bool CommandFramer::CommandInProgress() const {

@@ -81,6 +81,9 @@ class CommandFramer {
   bool OnServerContinuation();
   // The server sent a tagged response with |tag|.
   void OnServerTagged(std::string_view tag);
+  // imapfront answered the current command itself (it never reaches the
+  // server, so no tagged answer will come from there).
+  void AnsweredLocally() { PopTag(tag_); }
 
   bool blocked() const { return state_ == State::kBlocked; }
   // A command has begun and its tagged answer has not come yet. An IDLE the
@@ -100,7 +103,9 @@ class CommandFramer {
   void FinishSegment(CommandStep& step);
   void StartCommand(std::string_view content);
   void StartLiteral(uint64_t size);
-  void PopTag(std::string_view tag);
+  // Removes one copy of |tag| from the tags in flight; true if it was the
+  // last one (so the answer belongs to the newest command with that tag).
+  bool PopTag(std::string_view tag);
 
   CommandFramerOptions options_;
   State state_ = State::kLine;
@@ -114,7 +119,10 @@ class CommandFramer {
   std::string line_;  // a line straddling feeds
   std::string tag_;
   std::string name_;
-  std::vector<std::string> in_flight_;  // tags awaiting their tagged answer
+  // Hashes of the tags awaiting their tagged answer, oldest first; bounded,
+  // since a server may answer some (invalid) tags untagged.
+  std::vector<uint64_t> in_flight_;
+  static constexpr size_t kMaxInFlight = 1024;
 };
 
 }  // namespace imapfront::imap

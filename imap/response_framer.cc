@@ -8,9 +8,6 @@
 namespace imapfront::imap {
 namespace {
 
-// A line that has not shown what it is within this many bytes is data.
-constexpr size_t kMaxPrefix = 256;
-
 std::span<const uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
@@ -63,7 +60,7 @@ void ResponseFramer::Feed(std::span<const uint8_t> input, ResponseVisitor& visit
 ResponseFramer::Class ResponseFramer::Classify() {
   bool complete = false;
   std::string_view first = TokenAt(held_, 0, &complete);
-  if (!complete) return held_.size() > kMaxPrefix ? Class::kData : Class::kUndecided;
+  if (!complete) return held_.size() > max_held_line_ ? Class::kData : Class::kUndecided;
   if (first == "+") {
     kind_ = ResponseLine::Kind::kContinuation;
     return Class::kHeld;
@@ -75,7 +72,7 @@ ResponseFramer::Class ResponseFramer::Classify() {
   }
   if (held_.size() <= first.size() || held_[first.size()] != ' ') return Class::kData;
   std::string_view second = TokenAt(held_, first.size() + 1, &complete);
-  if (!complete) return held_.size() > kMaxPrefix ? Class::kData : Class::kUndecided;
+  if (!complete) return held_.size() > max_held_line_ ? Class::kData : Class::kUndecided;
   std::string word = Upper(second);
   if (IsStatus(word)) {
     kind_ = ResponseLine::Kind::kStatus;
@@ -93,7 +90,8 @@ size_t ResponseFramer::FeedLineStart(std::span<const uint8_t> input, ResponseVis
   for (size_t i = 0; i < input.size(); ++i) {
     const char c = static_cast<char>(input[i]);
     held_.push_back(c);
-    if (c != ' ' && c != '\n' && held_.size() <= kMaxPrefix) continue;
+    // A line that has not shown what it is within the hold limit is data.
+    if (c != ' ' && c != '\n' && held_.size() <= max_held_line_) continue;
     switch (Classify()) {
       case Class::kUndecided:
         continue;

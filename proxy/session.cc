@@ -232,7 +232,7 @@ void Session::ClientEof() {
     case Phase::kConnecting:
       // Commands the client sent before it half-closed still go to the
       // backend once it has greeted; the pump then passes the end on.
-      if (client_.dead || backend_.out.empty()) Close(EndReason(true));
+      if (client_.dead || (backend_.out.empty() && client_hold_.empty())) Close(EndReason(true));
       break;
     case Phase::kRelay:
       if (client_.dead) Close(EndReason(true));
@@ -312,8 +312,17 @@ size_t Session::FrameClient(std::span<const uint8_t> plaintext) {
 void Session::HandleClientLine(const imap::CommandStep& step) {
   if (step.command_start) {
     worker_->stats().Add(Counter::kImapCommands);
-    if (commands_->name() == "APPEND") worker_->stats().Add(Counter::kImapAppends);
-    if (commands_->name() == "LOGOUT") logout_seen_ = true;
+    const std::string& name = commands_->name();
+    if (name == "APPEND") worker_->stats().Add(Counter::kImapAppends);
+    if (name == "LOGOUT") logout_seen_ = true;
+    if (step.command_end && (name == "STARTTLS" || name == "COMPRESS")) {
+      // TLS is already up, and compression would hide the stream from the
+      // framers: both belong between the client and imapfront, which offers
+      // neither here. The backend never sees them.
+      commands_->AnsweredLocally();
+      AnswerClient(commands_->tag() + " BAD " + name + " is not available here\r\n");
+      return;
+    }
   }
   switch (step.disposition) {
     case imap::LineDisposition::kForward:
@@ -537,7 +546,9 @@ void Session::PumpOnce() {
   }
   if (phase_ == Phase::kRelay) {
     // Pass ends on once everything before them has been delivered.
-    if (client_.eof && !backend_.shut_down && backend_.out.empty() && backend_.in_flight == 0) {
+    // Bytes held for the framer still go first.
+    if (client_.eof && !backend_.shut_down && backend_.out.empty() && backend_.in_flight == 0 &&
+        client_hold_.empty() && !commands_->blocked()) {
       backend_.shut_down = true;
       backend_.shutdown_req.data = this;
       if (uv_shutdown(&backend_.shutdown_req, Stream(&backend_.tcp), &Session::OnShutdownDone) <
@@ -552,8 +563,11 @@ void Session::PumpOnce() {
     }
   }
   const uint64_t limit = limits().buffer_bytes;
-  UpdateReading(client_, !client_.eof && backend_.out.size() < limit && client_hold_.size() < limit,
-                &Session::OnClientRead);
+  // imapfront's own answers count against the client's side too: a client
+  // that sends refused commands without reading the answers is stopped.
+  const bool client_room = backend_.out.size() < limit && client_hold_.size() < limit &&
+                           client_.out.size() + local_answers_.size() < limit;
+  UpdateReading(client_, !client_.eof && client_room, &Session::OnClientRead);
   UpdateReading(backend_,
                 backend_.open && backend_.connected && !backend_.eof && client_.out.size() < limit,
                 &Session::OnBackendRead);
@@ -621,12 +635,15 @@ void Session::Close(CloseReason reason, const char* bye) {
   Logf(LogLevel::kInfo, "conn=%llu client=%s listener=%s route=%s closed reason=%s",
        static_cast<unsigned long long>(id_), client_address_.c_str(), listener_->name.c_str(),
        route_ ? route_->name.c_str() : "-", CloseReasonName(reason));
+  // A BYE inside a response the backend has not finished would corrupt it;
+  // then the client only sees the connection end.
+  const bool mid_response = phase_ == Phase::kRelay && responses_->mid_response();
   phase_ = Phase::kClosing;
   uv_timer_stop(&timer_);
   UpdateReading(client_, false, nullptr);
   UpdateReading(backend_, false, nullptr);
   if (tls_ && tls_->handshake_done() && !client_.dead) {
-    if (bye) {
+    if (bye && !mid_response) {
       std::string line = std::string("* BYE ") + bye + "\r\n";
       tls_->Write({reinterpret_cast<const uint8_t*>(line.data()), line.size()});
     }

@@ -448,6 +448,52 @@ TEST_CASE("emulated LITERAL+: {n+} becomes {n}, imapfront waits for '+', refusal
         "a1 OK [APPENDUID 1 1] done\r\na2 NO [OVERQUOTA] full\r\na3 OK done\r\n");
 }
 
+TEST_CASE("STARTTLS and COMPRESS inside TLS: BAD from imapfront, never at the backend") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.ReadUntil(kGreeting));
+  REQUIRE(client.Send("a1 STARTTLS\r\na2 COMPRESS DEFLATE\r\na3 NOOP\r\na4 LOGOUT\r\n"));
+  CHECK(client.WaitEof());
+  CHECK(client.received() == kGreeting +
+                                 "a1 BAD STARTTLS is not available here\r\n"
+                                 "a2 BAD COMPRESS is not available here\r\n"
+                                 "a3 OK done\r\n* BYE logging out\r\na4 OK LOGOUT completed\r\n");
+  REQUIRE(backend.WaitScriptsDone());
+  CHECK(backend.received(0) == "a3 NOOP\r\na4 LOGOUT\r\n");
+}
+
+TEST_CASE("emulated LITERAL+: a client that sends everything and closes loses nothing") {
+  ScriptedBackend backend([](BackendConnection& c) {
+    c.Send("* OK [CAPABILITY IMAP4rev1] old server\r\n");
+    if (!c.ReadUntil("a1 APPEND INBOX {5}\r\n")) return;
+    std::this_thread::sleep_for(100ms);
+    c.Send("+ go ahead\r\n");
+    if (!c.ReadUntil("b1 LOGOUT\r\n")) return;
+    c.Send("a1 OK done\r\n* BYE\r\nb1 OK bye\r\n");
+    c.WaitEof();
+  });
+  TestSetup setup;
+  auto config = setup.Config({backend.port()});
+  config["routes"][0]["literal_plus"] = "emulate";
+  Proxy proxy(config);
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.ReadUntil("old server\r\n"));
+  REQUIRE(client.Send("a1 APPEND INBOX {5+}\r\nhello\r\nb1 LOGOUT\r\n"));
+  client.SendCloseNotify();
+  CHECK(client.WaitEof());
+  REQUIRE(backend.WaitScriptsDone());
+  CHECK(backend.received(0) == "a1 APPEND INBOX {5}\r\nhello\r\nb1 LOGOUT\r\n");
+  CHECK(client.received() ==
+        "* OK [CAPABILITY IMAP4rev1 LITERAL+] old server\r\n"
+        "a1 OK done\r\n* BYE\r\nb1 OK bye\r\n");
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "logout") == 1);
+}
+
 TEST_CASE("routes by SNI: the named route's backend, and the default for other names or none") {
   ScriptedBackend legacy(MiniImap);
   ScriptedBackend other(MiniImap);

@@ -182,6 +182,61 @@ TEST_CASE("command framer: limits and progress") {
   }
 }
 
+TEST_CASE("command framer: edge cases found in review") {
+  SUBCASE("the server ends AUTHENTICATE after its '+': the next line is a command") {
+    CommandFramer f({});
+    const std::string auth = "a1 AUTHENTICATE PLAIN\r\n";
+    f.Next(Bytes(auth));
+    CHECK(f.OnServerContinuation());
+    f.OnServerTagged("a1");  // e.g. "a1 NO authentication timed out"
+    const std::string next = "b1 NOOP\r\n";
+    CommandStep step = f.Next(Bytes(next));
+    CHECK(step.command_start);
+    CHECK_FALSE(step.continuation);
+    CHECK(f.tag() == "b1");
+  }
+  SUBCASE("a reused tag's earlier answer does not cancel the pending literal") {
+    CommandFramer f({});
+    const std::string in = ". NOOP\r\n. APPEND box {7}\r\n";
+    auto span = Bytes(in);
+    span = span.subspan(f.Next(span).consumed);
+    f.Next(span);
+    REQUIRE(f.blocked());
+    f.OnServerTagged(".");  // NOOP's answer
+    CHECK(f.blocked());
+    CHECK(f.OnServerContinuation());
+    const std::string data = "hi {99}\r\n";
+    CommandStep step = f.Next(Bytes(data));
+    CHECK(step.kind == CommandStep::Kind::kLiteralData);
+    CHECK(step.consumed == 7);
+  }
+  SUBCASE("a synchronizing literal inside a discarded command ends it") {
+    CommandRun run =
+        RunCommands({"a APPEND box {20+}\r\n" + std::string(20, 'z') + " {5}\r\nb NOOP\r\n"},
+                    {.max_literal_bytes = 16}, "");
+    CHECK(run.events ==
+          std::vector<std::string>{"line drop start(a APPEND) literal(20+): a APPEND box {20+}\r\n",
+                                   "data:" + std::string(20, 'z'),
+                                   "line bad-toobig end literal(5):  {5}\r\n",
+                                   "line fwd start(b NOOP) end: b NOOP\r\n"});
+    run = RunCommands({"a APPEND box {5+}\r\nhello {3}\r\nb NOOP\r\n"},
+                      {.emulate_literal_plus = true}, "T");
+    CHECK(run.events == std::vector<std::string>{
+                            "line fwd-sync start(a APPEND) literal(5+): a APPEND box {5+}\r\n",
+                            "server:tagged a", "data:hello", "line drop end literal(3):  {3}\r\n",
+                            "line fwd start(b NOOP) end: b NOOP\r\n"});
+  }
+  SUBCASE("a line ending inside a quoted string has no literal") {
+    CommandRun run = RunCommands({"a SELECT \"{22+}\r\nb APPEND x {999999+}\r\n"},
+                                 {.max_literal_bytes = 100}, "");
+    REQUIRE(run.events.size() == 2);
+    CHECK(run.events[0] == "line fwd start(a SELECT) end: a SELECT \"{22+}\r\n");
+    CHECK(run.events[1].starts_with("line drop start(b APPEND) literal(999999+)"));
+    run = RunCommands({"a LOGIN \"x\\\"\" {3}\r\n"}, {}, "");
+    CHECK(run.events[0].find("literal(3)") != std::string::npos);  // escaped quote inside
+  }
+}
+
 TEST_CASE("literal headers") {
   CHECK(ParseLiteralHeader("a APPEND INBOX {12}") == LiteralHeader{12, false, false, 4});
   CHECK(ParseLiteralHeader("a APPEND INBOX {12+}") == LiteralHeader{12, true, false, 5});
@@ -248,6 +303,16 @@ TEST_CASE("response framer: every cut gives the same events") {
     std::string passed;
     REQUIRE(RunResponses(Split(kServerTranscript, cuts), 1024, &passed) == reference);
     REQUIRE(passed == kServerTranscript);
+  }
+}
+
+TEST_CASE("response framer: a long tag is still a tagged response") {
+  const std::string tag(300, 't');
+  const std::string line = tag + " NO [OVERQUOTA] full\r\n";
+  for (const auto& cuts : CutSets(line.size())) {
+    auto events = RunResponses(Split(line, cuts), 1024, nullptr);
+    REQUIRE(events.size() == 2);
+    REQUIRE(events[0] == "line tagged " + tag + " NO: " + line);
   }
 }
 
