@@ -11,6 +11,13 @@ namespace {
 
 std::atomic<uint64_t> g_next_session_id{1};
 
+constexpr const char* kLifetimeBye = "Session lifetime reached; please reconnect";
+constexpr const char* kShutdownBye = "Server shutting down";
+
+uint64_t Ms(double seconds) {
+  return static_cast<uint64_t>(std::ceil(seconds * 1000));
+}
+
 uv_stream_t* Stream(uv_tcp_t* tcp) {
   return reinterpret_cast<uv_stream_t*>(tcp);
 }
@@ -66,7 +73,7 @@ const Limits& Session::limits() const {
 void Session::Start() {
   client_address_ = PeerAddress(&client_.tcp);
   uv_tcp_nodelay(&client_.tcp, 1);
-  last_activity_ms_ = uv_now(worker_->loop());
+  last_activity_ms_ = born_ms_ = uv_now(worker_->loop());
   tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
                                          static_cast<tls::CiphertextSink*>(this));
   Logf(LogLevel::kDebug, "conn=%llu client=%s listener=%s accepted",
@@ -156,16 +163,9 @@ void Session::OnTimer(uv_timer_t* timer) {
     case Phase::kConnecting:
       self->BackendConnectFailed("timed out");
       break;
-    case Phase::kRelay: {
-      const uint64_t now = uv_now(self->worker_->loop());
-      const auto idle_ms = static_cast<uint64_t>(self->limits().idle_timeout * 1000);
-      if (now - self->last_activity_ms_ >= idle_ms) {
-        self->Close(CloseReason::kIdleTimeout, "Autologout; idle for too long");
-      } else {
-        self->ArmTimer(static_cast<double>(self->last_activity_ms_ + idle_ms - now) / 1000);
-      }
+    case Phase::kRelay:
+      self->RelayDeadlines(uv_now(self->worker_->loop()));
       break;
-    }
     case Phase::kClosing:
       self->CloseHandles();  // the last bytes could not be delivered in time
       return;
@@ -457,7 +457,7 @@ void Session::BackendGreeted() {
        static_cast<unsigned long long>(id_), client_address_.c_str(), listener_->name.c_str(),
        Sanitize(tls_->server_name()).c_str(), route_->name.c_str(),
        route_->backends[backend_index_].text.c_str(), tls_->version(), tls_->cipher());
-  ArmTimer(limits().idle_timeout);
+  ArmRelayTimer();
   ForwardStatusLine({reinterpret_cast<const uint8_t*>(line.data()), line.size()}, false);
   OnResponseEnd();  // answers imapfront gave before the greeting go after it
 }
@@ -562,6 +562,11 @@ void Session::PumpOnce() {
       return;
     }
   }
+  if (pending_end_ && phase_ == Phase::kRelay && !commands_->CommandInProgress() &&
+      !responses_->mid_response() && client_hold_.empty()) {
+    Close(*pending_end_, *pending_end_ == CloseReason::kLifetime ? kLifetimeBye : kShutdownBye);
+    return;
+  }
   const uint64_t limit = limits().buffer_bytes;
   // imapfront's own answers count against the client's side too: a client
   // that sends refused commands without reading the answers is stopped.
@@ -613,6 +618,64 @@ void Session::UpdateReading(Side& side, bool want, uv_read_cb cb) {
     uv_read_stop(Stream(&side.tcp));
     side.reading = false;
   }
+}
+
+void Session::RelayDeadlines(uint64_t now) {
+  const Limits& l = limits();
+  if (now - last_activity_ms_ >= Ms(l.idle_timeout)) {
+    Close(CloseReason::kIdleTimeout, "Autologout; idle for too long");
+    return;
+  }
+  if (pending_end_ && now >= pending_deadline_ms_) {
+    // The grace is over: end even with a command in progress.
+    Close(*pending_end_, *pending_end_ == CloseReason::kLifetime ? kLifetimeBye : kShutdownBye);
+    return;
+  }
+  if (!pending_end_ && l.max_lifetime > 0 && now - born_ms_ >= Ms(l.max_lifetime)) {
+    Logf(LogLevel::kInfo,
+         "conn=%llu client=%s lifetime reached; ending when no command is in progress",
+         static_cast<unsigned long long>(id_), client_address_.c_str());
+    EndWhenQuiet(CloseReason::kLifetime, now + Ms(l.lifetime_grace));
+    return;
+  }
+  ArmRelayTimer();
+}
+
+void Session::ArmRelayTimer() {
+  const Limits& l = limits();
+  uint64_t deadline = last_activity_ms_ + Ms(l.idle_timeout);
+  if (pending_end_) {
+    deadline = std::min(deadline, pending_deadline_ms_);
+  } else if (l.max_lifetime > 0) {
+    deadline = std::min(deadline, born_ms_ + Ms(l.max_lifetime));
+  }
+  const uint64_t now = uv_now(worker_->loop());
+  ArmTimer(deadline > now ? static_cast<double>(deadline - now) / 1000 : 0);
+}
+
+void Session::EndWhenQuiet(CloseReason reason, uint64_t deadline_ms) {
+  if (pending_end_ || reason_) return;
+  pending_end_ = reason;
+  pending_deadline_ms_ = deadline_ms;
+  ArmRelayTimer();
+  Pump();  // ends now if nothing is in progress
+}
+
+void Session::BeginShutdown() {
+  if (phase_ != Phase::kRelay) {
+    Close(CloseReason::kShutdown, kShutdownBye);
+    return;
+  }
+  if (pending_end_) {
+    // A lifetime end is already waiting; the shutdown grace may be shorter.
+    pending_end_ = CloseReason::kShutdown;
+    pending_deadline_ms_ =
+        std::min(pending_deadline_ms_, uv_now(worker_->loop()) + Ms(limits().shutdown_grace));
+    ArmRelayTimer();
+    Pump();
+    return;
+  }
+  EndWhenQuiet(CloseReason::kShutdown, uv_now(worker_->loop()) + Ms(limits().shutdown_grace));
 }
 
 void Session::ArmTimer(double seconds) {

@@ -43,6 +43,10 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
   // first when it can still read it. Idempotent; the first reason counts.
   void Close(CloseReason reason, const char* bye = nullptr);
 
+  // The server is stopping: end now if no command is in progress, else once
+  // the command in progress finishes, or at shutdown_grace at the latest.
+  void BeginShutdown();
+
   // Intrusive list of the worker's sessions.
   Session* prev = nullptr;
   Session* next = nullptr;
@@ -106,6 +110,12 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
   void Flush(Side& side);
   void UpdateReading(Side& side, bool want, uv_read_cb cb);
   void ArmTimer(double seconds);
+  // In relay: the timer serves the nearest of the idle, lifetime, grace and
+  // shutdown deadlines (loop milliseconds); no timer work per byte.
+  void ArmRelayTimer();
+  void RelayDeadlines(uint64_t now);
+  // Lifetime or shutdown: end at the first moment no command is in progress.
+  void EndWhenQuiet(CloseReason reason, uint64_t deadline_ms);
   void CloseHandles();
   void OnCiphertext(std::span<const uint8_t> bytes) override;
 
@@ -138,6 +148,9 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
   bool client_sent_bytes_ = false;
   bool pumping_ = false;
   uint64_t last_activity_ms_ = 0;
+  uint64_t born_ms_ = 0;
+  std::optional<CloseReason> pending_end_;  // lifetime or shutdown, waiting for quiet
+  uint64_t pending_deadline_ms_ = 0;        // ... or this moment at the latest
   std::optional<CloseReason> reason_;
 };
 

@@ -86,7 +86,7 @@ void Worker::Stop() {
   // snapshot of the list.
   std::vector<Session*> open;
   for (Session* s = sessions_; s; s = s->next) open.push_back(s);
-  for (Session* s : open) s->Close(CloseReason::kShutdown, "Server shutting down");
+  for (Session* s : open) s->BeginShutdown();
   MaybeFinish();
 }
 

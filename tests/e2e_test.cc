@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <openssl/sha.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <cstdio>
@@ -790,6 +791,109 @@ TEST_CASE(
   CHECK(after.received(0) == "b1 LOGOUT\r\n");
   CHECK(after.received(1) == "c1 LOGOUT\r\n");
   QuietStats(proxy, 3);
+}
+
+// ---- lifetime and shutdown ------------------------------------------------------
+
+TEST_CASE("lifetime: an APPEND still trickling in completes before the BYE") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  auto config = setup.Config({backend.port()});
+  config["limits"] = {{"max_lifetime", 0.4}, {"lifetime_grace", 20}};
+  Proxy proxy(config);
+  TlsClient client(setup.port);
+  REQUIRE(client.Handshake());
+  REQUIRE(client.ReadUntil(kGreeting));
+  REQUIRE(client.Send("a1 APPEND INBOX {40}\r\n"));
+  REQUIRE(client.ReadUntil("+ Ready"));
+  for (int i = 0; i < 10; ++i) {  // 2 s: well past the lifetime
+    REQUIRE(client.Send("abcd"));
+    std::this_thread::sleep_for(200ms);
+  }
+  CHECK(client.received().find("BYE") == std::string::npos);
+  REQUIRE(client.Send("\r\n"));
+  CHECK(client.WaitEof());
+  CHECK(client.received() == kGreeting +
+                                 "+ Ready for literal data\r\na1 OK done\r\n"
+                                 "* BYE Session lifetime reached; please reconnect\r\n");
+  REQUIRE(backend.WaitScriptsDone());
+  std::string literal;
+  for (int i = 0; i < 10; ++i) literal += "abcd";
+  CHECK(backend.received(0) == "a1 APPEND INBOX {40}\r\n" + literal + "\r\n");
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "lifetime") == 1);
+}
+
+TEST_CASE("lifetime: an IDLE session is ended at its lifetime") {
+  ScriptedBackend backend([](BackendConnection& c) {
+    c.Send(kGreeting);
+    if (!c.ReadUntil("a1 IDLE\r\n")) return;
+    c.Send("+ idling\r\n");
+    c.WaitEof();
+  });
+  TestSetup setup;
+  auto config = setup.Config({backend.port()});
+  config["limits"] = {{"max_lifetime", 0.5}, {"lifetime_grace", 20}};
+  Proxy proxy(config);
+  TlsClient client(setup.port);
+  auto start = std::chrono::steady_clock::now();
+  REQUIRE(client.Handshake());
+  REQUIRE(client.Send("a1 IDLE\r\n"));
+  REQUIRE(client.ReadUntil("+ idling\r\n"));
+  CHECK(client.WaitEof());
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(elapsed >= 450ms);
+  CHECK(elapsed < 5s);  // not the grace: an IDLE is not a command in progress
+  CHECK(client.received() ==
+        kGreeting + "+ idling\r\n* BYE Session lifetime reached; please reconnect\r\n");
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "lifetime") == 1);
+}
+
+TEST_CASE("lifetime grace: a command that never finishes is cut at the grace's end") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  auto config = setup.Config({backend.port()});
+  config["limits"] = {{"max_lifetime", 0.3}, {"lifetime_grace", 0.5}};
+  Proxy proxy(config);
+  TlsClient client(setup.port);
+  auto start = std::chrono::steady_clock::now();
+  REQUIRE(client.Handshake());
+  REQUIRE(client.Send("a1 APPEND INBOX {100}\r\n"));
+  REQUIRE(client.ReadUntil("+ Ready"));
+  REQUIRE(client.Send("only part"));
+  CHECK(client.WaitEof());
+  CHECK(std::chrono::steady_clock::now() - start >= 750ms);
+  CHECK(client.received().ends_with("* BYE Session lifetime reached; please reconnect\r\n"));
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "lifetime") == 1);
+}
+
+TEST_CASE("SIGTERM: idle sessions end at once, a command in progress finishes first") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  auto config = setup.Config({backend.port()});
+  config["limits"] = {{"shutdown_grace", 20}};
+  Proxy proxy(config);
+  TlsClient idle(setup.port);
+  REQUIRE(idle.Handshake());
+  REQUIRE(idle.ReadUntil(kGreeting));
+  TlsClient busy(setup.port);
+  REQUIRE(busy.Handshake());
+  REQUIRE(busy.Send("a1 APPEND INBOX {8}\r\n"));
+  REQUIRE(busy.ReadUntil("+ Ready"));
+  REQUIRE(busy.Send("1234"));
+  REQUIRE(WaitFor([&] { return backend.received(1).size() + backend.received(0).size() > 24; }));
+  proxy.Signal(SIGTERM);
+  CHECK(idle.WaitEof());
+  CHECK(idle.received() == kGreeting + "* BYE Server shutting down\r\n");
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(busy.Send("5678\r\n"));
+  CHECK(busy.WaitEof());
+  CHECK(busy.received() == kGreeting +
+                               "+ Ready for literal data\r\na1 OK done\r\n"
+                               "* BYE Server shutting down\r\n");
+  CHECK(proxy.WaitExit() == 0);
 }
 
 TEST_CASE("many sessions on several workers: each counted exactly once") {

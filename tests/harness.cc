@@ -398,6 +398,18 @@ Proxy::Proxy(nlohmann::json config, std::string binary) {
   }
 }
 
+void Proxy::Signal(int signum) {
+  if (pid_ > 0) kill(pid_, signum);
+}
+
+int Proxy::WaitExit(Duration timeout) {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  if (!WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout)) return -1;
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 void Proxy::Reload(nlohmann::json config) {
   config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(stats_port_)}};
   WriteFile(config_path_, config.dump(2));

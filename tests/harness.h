@@ -178,6 +178,9 @@ class Proxy {
   // SIGTERM, then waits; returns the exit code (or -1 if it had to be killed).
   int Stop(Duration timeout = kWait);
   std::string Log() const { return ReadFile(log_path_); }
+  void Signal(int signum);
+  // Waits for the process to exit by itself; returns its exit code or -1.
+  int WaitExit(Duration timeout = kWait);
   // Rewrites the config file (stats.listen kept) and sends SIGHUP.
   void Reload(nlohmann::json config);
 
