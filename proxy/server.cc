@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 
+#include "proxy/limits.h"
 #include "proxy/log.h"
 #include "proxy/stats_server.h"
 #include "proxy/worker.h"
@@ -87,6 +88,7 @@ class Server {
   uv_loop_t loop_{};
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
   std::unique_ptr<Stats> stats_;
+  ConnectionCounts counts_;
   std::unique_ptr<StatsServer> stats_server_;
   std::vector<std::unique_ptr<Worker>> workers_;
   uint64_t start_ns_ = uv_hrtime();
@@ -121,7 +123,8 @@ bool Server::OpenWorkers(size_t count) {
       }
       sockets.push_back({l.name, fd});
     }
-    workers_.push_back(std::make_unique<Worker>(w, stats_.get(), runtime_, std::move(sockets)));
+    workers_.push_back(
+        std::make_unique<Worker>(w, stats_.get(), &counts_, runtime_, std::move(sockets)));
   }
   return true;
 }

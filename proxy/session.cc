@@ -25,10 +25,8 @@ uv_handle_t* Handle(void* h) {
   return static_cast<uv_handle_t*>(h);
 }
 
-std::string PeerAddress(const uv_tcp_t* tcp) {
-  sockaddr_storage ss{};
-  int len = sizeof(ss);
-  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+std::string PeerAddress(const sockaddr_storage& ss) {
+  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) return "?";
   char ip[64] = "?";
   if (ss.ss_family == AF_INET6) {
     const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
@@ -71,7 +69,19 @@ const Limits& Session::limits() const {
 }
 
 void Session::Start() {
-  client_address_ = PeerAddress(&client_.tcp);
+  sockaddr_storage peer{};
+  int peer_len = sizeof(peer);
+  uv_tcp_getpeername(&client_.tcp, reinterpret_cast<sockaddr*>(&peer), &peer_len);
+  client_address_ = PeerAddress(peer);
+  // Counted now, checked now; the client learns it after the handshake, as a
+  // BYE instead of the greeting.
+  slot_.emplace(&worker_->counts(), peer);
+  const Limits& global = runtime_->config->limits;
+  if (global.max_connections && slot_->total() > global.max_connections) {
+    over_limit_ = "max_connections";
+  } else if (global.max_connections_per_ip && slot_->from_ip() > global.max_connections_per_ip) {
+    over_limit_ = "max_connections_per_ip";
+  }
   uv_tcp_nodelay(&client_.tcp, 1);
   last_activity_ms_ = born_ms_ = uv_now(worker_->loop());
   tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
@@ -262,6 +272,16 @@ void Session::HandshakeDone() {
   capability_edit_.add_literal_plus = route_->literal_plus == LiteralPlus::kEmulate;
   route_counters_ = worker_->RouteCounters(route_->name);
   route_counters_->accepted.Add(1);
+  if (slot_->EnterRoute(route_->name) > l.max_connections && l.max_connections && !over_limit_) {
+    over_limit_ = "route max_connections";
+  }
+  if (over_limit_) {
+    Logf(LogLevel::kWarn, "conn=%llu client=%s route=%s over %s; refused",
+         static_cast<unsigned long long>(id_), client_address_.c_str(), route_->name.c_str(),
+         over_limit_);
+    Close(CloseReason::kLimit, "[UNAVAILABLE] Too many connections, try again later");
+    return;
+  }
   phase_ = Phase::kConnecting;
   ConnectNextBackend();
 }

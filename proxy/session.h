@@ -19,6 +19,7 @@
 #include "imap/greeting.h"
 #include "imap/response_framer.h"
 #include "proxy/byte_queue.h"
+#include "proxy/limits.h"
 #include "proxy/runtime.h"
 #include "proxy/stats.h"
 #include "tls/endpoint.h"
@@ -126,6 +127,8 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
   SessionCounters* route_counters_ = nullptr;
   uint64_t id_;
   std::string client_address_;
+  std::optional<ConnectionSlot> slot_;  // this connection in the shared caps
+  const char* over_limit_ = nullptr;    // which cap it is over, if any
 
   Side client_;
   Side backend_;

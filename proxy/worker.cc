@@ -7,9 +7,9 @@
 
 namespace imapfront {
 
-Worker::Worker(size_t index, Stats* stats, std::shared_ptr<const Runtime> runtime,
-               std::vector<ListenSocket> sockets)
-    : index_(index), stats_(stats), runtime_(std::move(runtime)) {
+Worker::Worker(size_t index, Stats* stats, ConnectionCounts* counts,
+               std::shared_ptr<const Runtime> runtime, std::vector<ListenSocket> sockets)
+    : index_(index), stats_(stats), counts_(counts), runtime_(std::move(runtime)) {
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &async_, &Worker::OnAsync);
   async_.data = this;

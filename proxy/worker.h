@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/limits.h"
 #include "proxy/runtime.h"
 #include "proxy/stats.h"
 
@@ -29,8 +30,8 @@ struct ListenSocket {
 
 class Worker {
  public:
-  Worker(size_t index, Stats* stats, std::shared_ptr<const Runtime> runtime,
-         std::vector<ListenSocket> sockets);
+  Worker(size_t index, Stats* stats, ConnectionCounts* counts,
+         std::shared_ptr<const Runtime> runtime, std::vector<ListenSocket> sockets);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -44,6 +45,7 @@ class Worker {
   // For sessions, on this worker's thread.
   uv_loop_t* loop() { return &loop_; }
   WorkerStats& stats() { return stats_->worker(index_); }
+  ConnectionCounts& counts() { return *counts_; }
   SessionCounters* RouteCounters(const std::string& route);
   // Socket reads land here (one read at a time per loop), so idle sessions
   // own no read buffer.
@@ -71,6 +73,7 @@ class Worker {
 
   size_t index_;
   Stats* stats_;
+  ConnectionCounts* counts_;
   uv_loop_t loop_{};
   uv_async_t async_{};
   std::thread thread_;

@@ -1,0 +1,62 @@
+#include "proxy/limits.h"
+
+#include <netinet/in.h>
+
+#include <cstring>
+#include <string_view>
+
+namespace imapfront {
+
+IpKey IpKeyOf(const sockaddr_storage& addr) {
+  IpKey key{};
+  if (addr.ss_family == AF_INET6) {
+    std::memcpy(key.data(), &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, 16);
+  } else if (addr.ss_family == AF_INET) {
+    key[10] = key[11] = 0xff;
+    std::memcpy(key.data() + 12, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, 4);
+  }
+  return key;
+}
+
+size_t ConnectionCounts::KeyHash::operator()(const IpKey& k) const {
+  return std::hash<std::string_view>{}({reinterpret_cast<const char*>(k.data()), k.size()});
+}
+
+uint64_t ConnectionCounts::AddIp(const IpKey& ip) {
+  Shard& shard = ShardOf(ip);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  return ++shard.counts[ip];
+}
+
+void ConnectionCounts::RemoveIp(const IpKey& ip) {
+  Shard& shard = ShardOf(ip);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.counts.find(ip);
+  if (it != shard.counts.end() && --it->second == 0) shard.counts.erase(it);
+}
+
+std::atomic<uint64_t>* ConnectionCounts::RouteCounter(const std::string& route) {
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  auto& counter = routes_[route];
+  if (!counter) counter = std::make_unique<std::atomic<uint64_t>>(0);
+  return counter.get();
+}
+
+ConnectionSlot::ConnectionSlot(ConnectionCounts* counts, const sockaddr_storage& peer)
+    : counts_(counts),
+      ip_(IpKeyOf(peer)),
+      total_(counts->AddTotal()),
+      from_ip_(counts->AddIp(ip_)) {}
+
+ConnectionSlot::~ConnectionSlot() {
+  counts_->RemoveTotal();
+  counts_->RemoveIp(ip_);
+  if (route_) route_->fetch_sub(1, std::memory_order_relaxed);
+}
+
+uint64_t ConnectionSlot::EnterRoute(const std::string& route) {
+  route_ = counts_->RouteCounter(route);
+  return route_->fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+}  // namespace imapfront

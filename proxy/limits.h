@@ -1,0 +1,71 @@
+// Live connection counts shared by every worker, for the caps of SPEC:
+// limits.max_connections (whole process and per route) and
+// limits.max_connections_per_ip. A Session holds a ConnectionSlot, so each
+// connection is counted from accept to its last close callback, exactly once.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace imapfront {
+
+// An IPv4 or IPv6 address (IPv4 as v4-mapped IPv6), without the port.
+using IpKey = std::array<uint8_t, 16>;
+IpKey IpKeyOf(const sockaddr_storage& addr);
+
+class ConnectionCounts {
+ public:
+  // Each returns the count after the change.
+  uint64_t AddTotal() { return total_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  void RemoveTotal() { total_.fetch_sub(1, std::memory_order_relaxed); }
+  uint64_t AddIp(const IpKey& ip);
+  void RemoveIp(const IpKey& ip);
+  // A counter per route name, created on first use; the pointer stays valid.
+  std::atomic<uint64_t>* RouteCounter(const std::string& route);
+
+ private:
+  struct KeyHash {
+    size_t operator()(const IpKey& k) const;
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<IpKey, uint32_t, KeyHash> counts;
+  };
+  Shard& ShardOf(const IpKey& ip) { return shards_[KeyHash{}(ip) % shards_.size()]; }
+
+  std::atomic<uint64_t> total_{0};
+  std::array<Shard, 16> shards_;
+  std::mutex routes_mu_;
+  std::map<std::string, std::unique_ptr<std::atomic<uint64_t>>> routes_;
+};
+
+// One connection's place in the counts; releases it when destroyed.
+class ConnectionSlot {
+ public:
+  ConnectionSlot(ConnectionCounts* counts, const sockaddr_storage& peer);
+  ~ConnectionSlot();
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+  uint64_t total() const { return total_; }
+  uint64_t from_ip() const { return from_ip_; }
+  // Joins |route|'s count; returns the count after.
+  uint64_t EnterRoute(const std::string& route);
+
+ private:
+  ConnectionCounts* counts_;
+  IpKey ip_;
+  uint64_t total_;
+  uint64_t from_ip_;
+  std::atomic<uint64_t>* route_ = nullptr;
+};
+
+}  // namespace imapfront
