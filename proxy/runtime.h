@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "proxy/access_log.h"
 #include "proxy/config.h"
 #include "tls/context.h"
 
@@ -12,6 +13,7 @@ namespace imapfront {
 struct Runtime {
   std::shared_ptr<const Config> config;
   std::shared_ptr<const tls::ServerContext> tls;
+  std::shared_ptr<AccessLog> access_log;  // opened by the server, not by --check-config
 };
 
 }  // namespace imapfront

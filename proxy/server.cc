@@ -80,13 +80,14 @@ class Server {
  private:
   bool OpenWorkers(size_t count);
   void Reload();
+  void ReopenAccessLog();
   void Stop();
   double Uptime() { return static_cast<double>(uv_hrtime() - start_ns_) / 1e9; }
 
   std::string path_;
   std::shared_ptr<const Runtime> runtime_;
   uv_loop_t loop_{};
-  uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+  uv_signal_t sigterm_{}, sigint_{}, sighup_{}, sigusr1_{};
   std::unique_ptr<Stats> stats_;
   ConnectionCounts counts_;
   std::unique_ptr<StatsServer> stats_server_;
@@ -150,8 +151,10 @@ int Server::Run() {
     }
   }
   signal(SIGPIPE, SIG_IGN);
-  for (auto [handle, signum] :
-       {std::pair{&sigterm_, SIGTERM}, {&sigint_, SIGINT}, {&sighup_, SIGHUP}}) {
+  for (auto [handle, signum] : {std::pair{&sigterm_, SIGTERM},
+                                {&sigint_, SIGINT},
+                                {&sighup_, SIGHUP},
+                                {&sigusr1_, SIGUSR1}}) {
     uv_signal_init(&loop_, handle);
     handle->data = this;
     uv_signal_start(
@@ -160,6 +163,8 @@ int Server::Run() {
           auto* self = static_cast<Server*>(h->data);
           if (sig == SIGHUP) {
             self->Reload();
+          } else if (sig == SIGUSR1) {
+            self->ReopenAccessLog();
           } else {
             self->Stop();
           }
@@ -180,10 +185,31 @@ int Server::Run() {
   return 0;
 }
 
+void Server::ReopenAccessLog() {
+  std::string error;
+  if (!runtime_->access_log->Reopen(&error)) {
+    Logf(LogLevel::kError, "access log: %s", error.c_str());
+  } else {
+    Logf(LogLevel::kInfo, "access log reopened: %s", runtime_->access_log->path().c_str());
+  }
+}
+
 void Server::Reload() {
   sd_notify(0, "RELOADING=1");
   std::vector<std::string> errors;
   Runtime next = LoadRuntime(path_, &errors);
+  if (next.config) {
+    if (next.config->access_log == runtime_->access_log->path()) {
+      next.access_log = runtime_->access_log;
+    } else {
+      std::string error;
+      next.access_log = AccessLog::Open(next.config->access_log, &error);
+      if (!next.access_log) {
+        errors.push_back(path_ + ": log.access_log: " + error);
+        next.config = nullptr;
+      }
+    }
+  }
   if (!next.config) {
     Logf(LogLevel::kError, "reload of %s failed; keeping the running config", path_.c_str());
     for (const std::string& e : errors) Logf(LogLevel::kError, "%s", e.c_str());
@@ -210,7 +236,7 @@ void Server::Stop() {
   Logf(LogLevel::kInfo, "stopping: closing listeners and sessions");
   for (auto& w : workers_) w->RequestStop();
   if (stats_server_) stats_server_->Close();
-  for (uv_signal_t* h : {&sigterm_, &sigint_, &sighup_}) {
+  for (uv_signal_t* h : {&sigterm_, &sigint_, &sighup_, &sigusr1_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
   }
 }
@@ -244,7 +270,7 @@ Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors) {
     for (const std::string& e : tls_errors) errors->push_back(path + ": " + e);
     return {};
   }
-  return Runtime{std::move(result.config), std::move(context)};
+  return Runtime{std::move(result.config), std::move(context), nullptr};
 }
 
 int RunServer(const std::string& config_path) {
@@ -253,6 +279,12 @@ int RunServer(const std::string& config_path) {
   if (!runtime.config) {
     for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
     return 1;
+  }
+  std::string error;
+  runtime.access_log = AccessLog::Open(runtime.config->access_log, &error);
+  if (!runtime.access_log) {
+    std::fprintf(stderr, "%s: log.access_log: %s\n", config_path.c_str(), error.c_str());
+    return 2;
   }
   Server server(config_path, std::move(runtime));
   return server.Run();

@@ -3,6 +3,9 @@
 #include <atomic>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
+#include "imap/login.h"
 #include "proxy/log.h"
 #include "proxy/worker.h"
 
@@ -53,6 +56,7 @@ Session::Session(Worker* worker, std::shared_ptr<const Runtime> runtime,
   uv_timer_init(worker_->loop(), &timer_);
   timer_.data = this;
   open_handles_ = 2;
+  born_ms_ = uv_now(worker_->loop());
   worker_->Attach(this);
 }
 
@@ -61,6 +65,7 @@ Session::~Session() {
   const size_t reason = static_cast<size_t>(reason_.value_or(CloseReason::kClientClosed));
   worker_->stats().sessions.closed[reason].Add(1);
   if (route_counters_) route_counters_->closed[reason].Add(1);
+  WriteAccessLog(static_cast<CloseReason>(reason));
   worker_->Detach(this);
 }
 
@@ -83,7 +88,7 @@ void Session::Start() {
     over_limit_ = "max_connections_per_ip";
   }
   uv_tcp_nodelay(&client_.tcp, 1);
-  last_activity_ms_ = born_ms_ = uv_now(worker_->loop());
+  last_activity_ms_ = uv_now(worker_->loop());
   tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
                                          static_cast<tls::CiphertextSink*>(this));
   Logf(LogLevel::kDebug, "conn=%llu client=%s listener=%s accepted",
@@ -316,6 +321,10 @@ size_t Session::FrameClient(std::span<const uint8_t> plaintext) {
         Close(CloseReason::kProtocolError, "Line too long");
         return plaintext.size();
       case imap::CommandStep::Kind::kLiteralData:
+        if (user_next_ == UserSource::kLoginLiteral && user_.size() < 256) {
+          user_.append(reinterpret_cast<const char*>(step.bytes.data()),
+                       std::min<size_t>(step.bytes.size(), 256 - user_.size()));
+        }
         if (!step.discard) {
           worker_->stats().Add(Counter::kImapLiteralBytes, step.bytes.size());
           ForwardToBackend(step.bytes);
@@ -332,8 +341,12 @@ size_t Session::FrameClient(std::span<const uint8_t> plaintext) {
 void Session::HandleClientLine(const imap::CommandStep& step) {
   if (step.command_start) {
     worker_->stats().Add(Counter::kImapCommands);
+    ++commands_count_;
     const std::string& name = commands_->name();
-    if (name == "APPEND") worker_->stats().Add(Counter::kImapAppends);
+    if (name == "APPEND") {
+      worker_->stats().Add(Counter::kImapAppends);
+      ++appends_count_;
+    }
     if (name == "LOGOUT") logout_seen_ = true;
     if (step.command_end && (name == "STARTTLS" || name == "COMPRESS")) {
       // TLS is already up, and compression would hide the stream from the
@@ -344,6 +357,7 @@ void Session::HandleClientLine(const imap::CommandStep& step) {
       return;
     }
   }
+  NoteUser(step);
   switch (step.disposition) {
     case imap::LineDisposition::kForward:
       ForwardToBackend(step.bytes);
@@ -372,6 +386,76 @@ void Session::HandleClientLine(const imap::CommandStep& step) {
   }
 }
 
+// Remembers who logs in; never the password, which is never kept.
+void Session::NoteUser(const imap::CommandStep& step) {
+  std::string_view line(reinterpret_cast<const char*>(step.bytes.data()), step.bytes.size());
+  line = imap::StripLineEnding(line);
+  if (user_next_ == UserSource::kLoginLiteral) user_next_ = UserSource::kNone;  // it has ended
+  if (step.continuation) {
+    if (user_next_ == UserSource::kPlainResponse) {
+      if (auto user = imap::PlainAuthcid(line)) user_ = *user;
+      user_next_ = UserSource::kNone;
+    }
+    return;
+  }
+  if (!step.command_start) return;
+  const std::string& name = commands_->name();
+  if (name == "LOGIN") {
+    if (auto login = imap::ParseLoginUser(line)) {
+      user_ = login->user;
+      if (login->in_literal) user_next_ = UserSource::kLoginLiteral;
+    }
+  } else if (name == "AUTHENTICATE") {
+    // "tag AUTHENTICATE mechanism [initial-response]"
+    std::string_view rest = line.substr(std::min(line.size(), commands_->tag().size() + 14));
+    std::string_view mechanism = rest.substr(0, rest.find(' '));
+    const bool plain = mechanism.size() == 5 && (mechanism[0] | 0x20) == 'p' &&
+                       (mechanism[1] | 0x20) == 'l' && (mechanism[2] | 0x20) == 'a' &&
+                       (mechanism[3] | 0x20) == 'i' && (mechanism[4] | 0x20) == 'n';
+    if (!plain) return;
+    if (mechanism.size() < rest.size()) {
+      if (auto user = imap::PlainAuthcid(rest.substr(mechanism.size() + 1))) user_ = *user;
+    } else {
+      user_next_ = UserSource::kPlainResponse;
+    }
+  }
+}
+
+void Session::WriteAccessLog(CloseReason reason) const {
+  const std::shared_ptr<AccessLog>& log = runtime_->access_log;
+  if (!log) return;
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm utc{};
+  gmtime_r(&ts.tv_sec, &utc);
+  char when[40];
+  size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &utc);
+  snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  const bool tls_up = tls_ && tls_->handshake_done();
+  using nlohmann::json;
+  auto text_or_null = [](bool present, std::string_view v) {
+    return present ? json(Sanitize(v, 256)) : json(nullptr);
+  };
+  json entry = {
+      {"ts", when},
+      {"conn", id_},
+      {"client", client_address_},
+      {"listener", listener_->name},
+      {"route", route_ ? json(route_->name) : json(nullptr)},
+      {"sni", text_or_null(tls_up && *tls_->server_name(), tls_up ? tls_->server_name() : "")},
+      {"tls_version", text_or_null(tls_up, tls_up ? tls_->version() : "")},
+      {"cipher", text_or_null(tls_up, tls_up ? tls_->cipher() : "")},
+      {"user", text_or_null(!user_.empty(), user_)},
+      {"duration_seconds", static_cast<double>(uv_now(worker_->loop()) - born_ms_) / 1000},
+      {"bytes_in", bytes_in_},
+      {"bytes_out", bytes_out_},
+      {"commands", commands_count_},
+      {"appends", appends_count_},
+      {"reason", CloseReasonName(reason)},
+  };
+  log->Write(entry.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
 void Session::ResumeClient() {
   resume_client_ = false;
   std::span<const uint8_t> first[1];
@@ -390,6 +474,7 @@ void Session::AnswerClient(const std::string& line) {
 
 void Session::ForwardToBackend(std::span<const uint8_t> plaintext) {
   worker_->stats().Add(Counter::kBytesClientToBackend, plaintext.size());
+  bytes_in_ += plaintext.size();
   if (phase_ == Phase::kRelay && backend_.out.empty() && backend_.in_flight == 0 &&
       !backend_.dead) {
     // Fast path: straight from the worker's buffer to the socket.
@@ -528,6 +613,7 @@ void Session::OnResponseEnd() {
 
 void Session::ForwardToClient(std::span<const uint8_t> plaintext) {
   worker_->stats().Add(Counter::kBytesBackendToClient, plaintext.size());
+  bytes_out_ += plaintext.size();
   if (!tls_->Write(plaintext)) {
     Logf(LogLevel::kInfo, "conn=%llu client=%s TLS write error: %s",
          static_cast<unsigned long long>(id_), client_address_.c_str(), tls_->error().c_str());

@@ -148,6 +148,16 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
   std::string local_answers_;   // imapfront's own answers waiting for a response boundary
   bool resume_client_ = false;  // the server answered what the framer waits for
   bool logout_seen_ = false;
+
+  // For the access log.
+  void WriteAccessLog(CloseReason reason) const;
+  void NoteUser(const imap::CommandStep& step);
+  std::string user_;
+  enum class UserSource { kNone, kLoginLiteral, kPlainResponse } user_next_ = UserSource::kNone;
+  uint64_t bytes_in_ = 0;   // plaintext from the client, as forwarded
+  uint64_t bytes_out_ = 0;  // plaintext to the client
+  uint64_t commands_count_ = 0;
+  uint64_t appends_count_ = 0;
   bool client_sent_bytes_ = false;
   bool pumping_ = false;
   uint64_t last_activity_ms_ = 0;

@@ -10,6 +10,7 @@
 #include "imap/capabilities.h"
 #include "imap/command_framer.h"
 #include "imap/literal.h"
+#include "imap/login.h"
 #include "imap/response_framer.h"
 #include "tests/framer_driver.h"
 
@@ -347,6 +348,26 @@ TEST_CASE("capability lists lose STARTTLS, LOGINDISABLED, COMPRESS=*; the rest i
   CHECK_FALSE(RewriteCapabilities("* CAPABILITY IMAP4rev1 LITERAL+\r\n", true, plus));
   CHECK(RewriteCapabilities("* OK [CAPABILITY IMAP4rev1] ready\r\n", false, plus) ==
         "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n");
+}
+
+}  // namespace
+}  // namespace imapfront::imap
+
+namespace imapfront::imap {
+namespace {
+
+TEST_CASE("login user names: atom, quoted, literal, AUTHENTICATE PLAIN") {
+  CHECK(ParseLoginUser("a LOGIN alice secret")->user == "alice");
+  CHECK(ParseLoginUser("a LOGIN \"al \\\"ice\" secret")->user == "al \"ice");
+  auto literal = ParseLoginUser("a LOGIN {5}");
+  REQUIRE(literal);
+  CHECK(literal->in_literal);
+  CHECK(ParseLoginUser("a LOGIN {5+}")->in_literal);
+  CHECK_FALSE(ParseLoginUser("a LOGIN"));
+  CHECK(PlainAuthcid("AGJvYgBodW50ZXIy") == "bob");          // \0bob\0hunter2
+  CHECK(PlainAuthcid("YWRtaW4AYm9iAGh1bnRlcjI=") == "bob");  // admin\0bob\0hunter2
+  CHECK_FALSE(PlainAuthcid("not base64!"));
+  CHECK_FALSE(PlainAuthcid("Ym9i"));  // no NULs
 }
 
 }  // namespace

@@ -1,0 +1,24 @@
+// The user name a client logs in with, for the access log: from LOGIN's
+// first argument (atom, quoted string or literal) or from an AUTHENTICATE
+// PLAIN response (RFC 4616). Passwords are never returned.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace imapfront::imap {
+
+struct LoginUser {
+  std::string user;         // when the line holds it
+  bool in_literal = false;  // the user name is the literal that follows this line
+};
+
+// |line|: "tag LOGIN user password" without its CRLF.
+std::optional<LoginUser> ParseLoginUser(std::string_view line);
+
+// |response|: a base64 SASL PLAIN response ("authzid NUL authcid NUL
+// password"); returns the authentication identity.
+std::optional<std::string> PlainAuthcid(std::string_view response);
+
+}  // namespace imapfront::imap

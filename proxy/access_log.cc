@@ -1,0 +1,43 @@
+#include "proxy/access_log.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace imapfront {
+
+std::shared_ptr<AccessLog> AccessLog::Open(const std::string& path, std::string* error) {
+  auto log = std::shared_ptr<AccessLog>(new AccessLog(path));
+  if (!log->Reopen(error)) return nullptr;
+  return log;
+}
+
+AccessLog::~AccessLog() {
+  if (file_ && file_ != stderr) std::fclose(file_);
+}
+
+bool AccessLog::Reopen(std::string* error) {
+  if (path_ == "-") {
+    std::lock_guard<std::mutex> lock(mu_);
+    file_ = stderr;
+    return true;
+  }
+  FILE* next = std::fopen(path_.c_str(), "ae");
+  if (!next) {
+    *error = "cannot open " + path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (file_) std::fclose(file_);
+  file_ = next;
+  return true;
+}
+
+void AccessLog::Write(std::string_view line) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!file_) return;
+  std::fwrite(line.data(), 1, line.size(), file_);
+  std::fputc('\n', file_);
+  std::fflush(file_);  // lines reach the file as sessions end, for tail -f
+}
+
+}  // namespace imapfront
