@@ -35,8 +35,13 @@ bool AccessLog::Reopen(std::string* error) {
 void AccessLog::Write(std::string_view line) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!file_) return;
-  std::fwrite(line.data(), 1, line.size(), file_);
-  std::fputc('\n', file_);
+  // One fwrite per line: on unbuffered stderr, two calls could let another
+  // thread's log line in between.
+  std::string whole;
+  whole.reserve(line.size() + 1);
+  whole.append(line);
+  whole += '\n';
+  std::fwrite(whole.data(), 1, whole.size(), file_);
   std::fflush(file_);  // lines reach the file as sessions end, for tail -f
 }
 

@@ -88,6 +88,10 @@ class Server {
   std::shared_ptr<const Runtime> runtime_;
   uv_loop_t loop_{};
   uv_signal_t sigterm_{}, sigint_{}, sighup_{}, sigusr1_{};
+  uv_timer_t stop_timer_{};  // while stopping: waits for the workers to finish
+  // Every access log a running session may still write to (a reload can
+  // change the path while older sessions keep the old one).
+  std::vector<std::weak_ptr<AccessLog>> access_logs_;
   std::unique_ptr<Stats> stats_;
   ConnectionCounts counts_;
   std::unique_ptr<StatsServer> stats_server_;
@@ -132,6 +136,7 @@ bool Server::OpenWorkers(size_t count) {
 
 int Server::Run() {
   const Config& config = *runtime_->config;
+  access_logs_.push_back(runtime_->access_log);
   SetLogLevel(config.log_level);
   RaiseDescriptorLimit();
   size_t count = config.workers ? config.workers : uv_available_parallelism();
@@ -162,6 +167,7 @@ int Server::Run() {
         [](uv_signal_t* h, int sig) {
           auto* self = static_cast<Server*>(h->data);
           if (sig == SIGHUP) {
+            if (self->stopping_) return;  // no new sessions will start anyway
             self->Reload();
           } else if (sig == SIGUSR1) {
             self->ReopenAccessLog();
@@ -186,12 +192,19 @@ int Server::Run() {
 }
 
 void Server::ReopenAccessLog() {
-  std::string error;
-  if (!runtime_->access_log->Reopen(&error)) {
-    Logf(LogLevel::kError, "access log: %s", error.c_str());
-  } else {
-    Logf(LogLevel::kInfo, "access log reopened: %s", runtime_->access_log->path().c_str());
+  std::vector<std::weak_ptr<AccessLog>> alive;
+  for (const auto& weak : access_logs_) {
+    auto log = weak.lock();
+    if (!log) continue;
+    alive.push_back(log);
+    std::string error;
+    if (!log->Reopen(&error)) {
+      Logf(LogLevel::kError, "access log: %s", error.c_str());
+    } else {
+      Logf(LogLevel::kInfo, "access log reopened: %s", log->path().c_str());
+    }
   }
+  access_logs_ = std::move(alive);
 }
 
 void Server::Reload() {
@@ -207,6 +220,8 @@ void Server::Reload() {
       if (!next.access_log) {
         errors.push_back(path_ + ": log.access_log: " + error);
         next.config = nullptr;
+      } else {
+        access_logs_.push_back(next.access_log);
       }
     }
   }
@@ -236,9 +251,24 @@ void Server::Stop() {
   Logf(LogLevel::kInfo, "stopping: closing listeners and sessions");
   for (auto& w : workers_) w->RequestStop();
   if (stats_server_) stats_server_->Close();
-  for (uv_signal_t* h : {&sigterm_, &sigint_, &sighup_, &sigusr1_}) {
-    uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
-  }
+  // Sessions may take up to shutdown_grace to finish. The signal handles stay
+  // open meanwhile: closing them would restore the default actions, and a
+  // logrotate SIGUSR1 or a reload's SIGHUP would kill the process.
+  uv_timer_init(&loop_, &stop_timer_);
+  stop_timer_.data = this;
+  uv_timer_start(
+      &stop_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Server*>(t->data);
+        for (auto& w : self->workers_) {
+          if (!w->finished()) return;
+        }
+        uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_timer_), nullptr);
+        for (uv_signal_t* h : {&self->sigterm_, &self->sigint_, &self->sighup_, &self->sigusr1_}) {
+          uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+        }
+      },
+      20, 20);
 }
 
 }  // namespace
@@ -256,6 +286,13 @@ Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors) {
       // would hang until the handshake timeout.
       errors->push_back(path + ": listeners[" + std::to_string(i) +
                         "].mode: \"starttls\" is not supported by this version yet");
+    }
+  }
+  for (size_t i = 0; i < config.routes.size(); ++i) {
+    if (config.routes[i].limits.max_connections_per_ip != config.limits.max_connections_per_ip) {
+      errors->push_back(path + ": routes[" + std::to_string(i) +
+                        "].limits.max_connections_per_ip: applies to the whole process; set it "
+                        "in the top-level limits");
     }
   }
   if (!errors->empty()) return {};

@@ -399,6 +399,7 @@ void Session::NoteUser(const imap::CommandStep& step) {
     return;
   }
   if (!step.command_start) return;
+  user_next_ = UserSource::kNone;  // a refused AUTHENTICATE leaves nothing pending
   const std::string& name = commands_->name();
   if (name == "LOGIN") {
     if (auto login = imap::ParseLoginUser(line)) {
@@ -606,6 +607,7 @@ void Session::OnResponseEnd() {
   if (local_answers_.empty() || phase_ != Phase::kRelay) return;
   std::string answers = std::move(local_answers_);
   local_answers_ = std::string();
+  bytes_out_ += answers.size();
   if (!tls_->Write({reinterpret_cast<const uint8_t*>(answers.data()), answers.size()})) {
     Close(CloseReason::kTlsError);
   }

@@ -41,6 +41,7 @@ void Worker::Start() {
 
 void Worker::Run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
+  finished_.store(true, std::memory_order_release);
 }
 
 void Worker::Join() {

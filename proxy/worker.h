@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,8 @@ class Worker {
   void RequestStop();
   void SetRuntime(std::shared_ptr<const Runtime> runtime);
   void Join();
+  // The worker's loop has run to its end (all its sessions are gone).
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
 
   // For sessions, on this worker's thread.
   uv_loop_t* loop() { return &loop_; }
@@ -77,6 +80,7 @@ class Worker {
   uv_loop_t loop_{};
   uv_async_t async_{};
   std::thread thread_;
+  std::atomic<bool> finished_{false};
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<std::string, SessionCounters*> route_counters_;
   Session* sessions_ = nullptr;

@@ -1063,6 +1063,10 @@ TEST_CASE("SIGTERM: idle sessions end at once, a command in progress finishes fi
   proxy.Signal(SIGTERM);
   CHECK(idle.WaitEof());
   CHECK(idle.received() == kGreeting + "* BYE Server shutting down\r\n");
+  // logrotate's SIGUSR1 and a reload's SIGHUP during the grace must not
+  // kill the process.
+  proxy.Signal(SIGUSR1);
+  proxy.Signal(SIGHUP);
   std::this_thread::sleep_for(300ms);
   REQUIRE(busy.Send("5678\r\n"));
   CHECK(busy.WaitEof());
@@ -1117,7 +1121,8 @@ TEST_CASE("stress: hundreds of sessions with random faults; every one counted ex
   });
   TestSetup setup;
   auto config = setup.Config({backend.port()});
-  config["log"]["level"] = "warn";
+  // Debug lines and access log lines share stderr: each must stay whole.
+  config["log"]["level"] = "debug";
   config["limits"] = {
       {"handshake_timeout", 0.5}, {"backend_connect_timeout", 0.3}, {"idle_timeout", 3}};
   Proxy proxy(config);
@@ -1177,6 +1182,19 @@ TEST_CASE("stress: hundreds of sessions with random faults; every one counted ex
                      << faults.load() << " client faults, " << backend_faults.load()
                      << " backend faults; closed " << stats["closed"].dump());
   CHECK(sessions.load() > 150);
+  CHECK(proxy.Stop() == 0);
+  std::istringstream log(proxy.Log());
+  std::string line;
+  size_t json_lines = 0;
+  for (int i = 0; i < 1000000 && std::getline(log, line); ++i) {
+    if (line.starts_with("{")) {
+      CHECK_NOTHROW(nlohmann::json::parse(line));
+      ++json_lines;
+    } else {
+      CHECK_MESSAGE(line.find("{\"") == std::string::npos, line);
+    }
+  }
+  CHECK(json_lines == static_cast<size_t>(sessions.load()));
 }
 
 TEST_CASE("stats endpoint: /healthz, /metrics, 404") {
@@ -1237,6 +1255,13 @@ TEST_CASE("command line: --version, --check-config, bad config, address in use")
   CHECK(check.output.find(bad + ": tls.certificates[0].key") != std::string::npos);
 
   CHECK(RunCommand({IMAPFRONT_BINARY, "--bogus"}).exit_code == 1);
+
+  auto per_ip = setup.Config({143});
+  per_ip["routes"][0]["limits"] = {{"max_connections_per_ip", 3}};
+  WriteFile(bad, per_ip.dump());
+  check = RunCommand({IMAPFRONT_BINARY, "--check-config", bad});
+  CHECK(check.exit_code == 1);
+  CHECK(check.output.find(bad + ": routes[0].limits.max_connections_per_ip") != std::string::npos);
 
   auto starttls = setup.Config({143});
   starttls["listeners"][0]["mode"] = "starttls";
