@@ -243,19 +243,21 @@ dovecot_stop() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-# imapfront_write_config PATH IMAPS_PORT STATS_PORT BACKEND_PORT CERT KEY ACCESS_LOG
+# imapfront_write_config PATH IMAPS_PORT STATS_PORT BACKEND_PORT CERT KEY ACCESS_LOG STARTTLS_PORT
 # writes the imapfront config the demo and the Dovecot test use: one
-# implicit-TLS listener and one route to Dovecot, all on 127.0.0.1.
+# implicit-TLS listener, one STARTTLS listener and one route to Dovecot, all
+# on 127.0.0.1.
 imapfront_write_config() {
   python3 - "$@" <<'EOF'
 import json, sys
-path, imaps, stats, backend, cert, key, access_log = sys.argv[1:]
+path, imaps, stats, backend, cert, key, access_log, starttls = sys.argv[1:]
 config = {
     "workers": 2,
     "stats": {"listen": f"127.0.0.1:{stats}"},
     "log": {"level": "info", "access_log": access_log},
     "tls": {"certificates": [{"cert": cert, "key": key, "names": ["localhost"]}]},
-    "listeners": [{"name": "imaps", "listen": f"127.0.0.1:{imaps}", "mode": "implicit_tls"}],
+    "listeners": [{"name": "imaps", "listen": f"127.0.0.1:{imaps}", "mode": "implicit_tls"},
+                  {"name": "imap", "listen": f"127.0.0.1:{starttls}", "mode": "starttls"}],
     "routes": [{"name": "default", "backends": [f"127.0.0.1:{backend}"]}],
     "limits": {"shutdown_grace": 5},
 }

@@ -10,6 +10,7 @@
 #   IMAPFRONT_DEMO_DIR       state dir, wiped on every start  (/tmp/imapfront-demo)
 #   IMAPFRONT_PORT           IMAPS port of imapfront           (9993)
 #   IMAPFRONT_STATS_PORT     stats HTTP port of imapfront       (9100)
+#   IMAPFRONT_STARTTLS_PORT  IMAP+STARTTLS port of imapfront    (9143)
 #   IMAPFRONT_BACKEND_PORT   plaintext IMAP port of Dovecot     (14300)
 #   IMAPFRONT_BUILD_DIR      CMake build dir                    (<repo>/build)
 #   IMAPFRONT_SKIP_DEPS=1    do not run deploy/install-deps.sh
@@ -23,6 +24,7 @@ DEMO_DIR="${IMAPFRONT_DEMO_DIR:-/tmp/imapfront-demo}"
 BUILD_DIR="${IMAPFRONT_BUILD_DIR:-$REPO_ROOT/build}"
 IMAPS_PORT="${IMAPFRONT_PORT:-9993}"
 STATS_PORT="${IMAPFRONT_STATS_PORT:-9100}"
+STARTTLS_PORT="${IMAPFRONT_STARTTLS_PORT:-9143}"
 BACKEND_PORT="${IMAPFRONT_BACKEND_PORT:-14300}"
 MARKER=".imapfront-demo"
 WAIT_SECONDS=10
@@ -182,7 +184,8 @@ start_dovecot() {
 }
 
 write_imapfront_config() {
-  imapfront_write_config "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" "$ACCESS_LOG"
+  imapfront_write_config "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" \
+    "$ACCESS_LOG" "$STARTTLS_PORT"
   echo "config $CONFIG:"
   sed 's/^/  /' "$CONFIG"
 }
@@ -247,6 +250,8 @@ imapfront is running in front of Dovecot. Try it:
   IMAPS with openssl:  openssl s_client -connect 127.0.0.1:$IMAPS_PORT -CAfile $CERT -crlf -quiet
                        (then type:  a1 LOGIN $DOVECOT_USER $DOVECOT_PASSWORD   a2 SELECT INBOX   a3 LOGOUT)
   IMAPS with curl:     curl --cacert $CERT imaps://127.0.0.1:$IMAPS_PORT/INBOX -u $DOVECOT_USER:$DOVECOT_PASSWORD
+  STARTTLS, openssl:   openssl s_client -starttls imap -connect 127.0.0.1:$STARTTLS_PORT -CAfile $CERT -crlf -quiet
+  STARTTLS, curl:      curl --ssl-reqd --cacert $CERT imap://127.0.0.1:$STARTTLS_PORT/INBOX -u $DOVECOT_USER:$DOVECOT_PASSWORD
   demo client again:   $REPO_ROOT/deploy/demo_client.py --port $IMAPS_PORT --cafile $CERT
   mail client:         server localhost, port $IMAPS_PORT, SSL/TLS, user $DOVECOT_USER, password $DOVECOT_PASSWORD
                        (trust $CERT)
@@ -275,6 +280,7 @@ start_demo() {
   require_free_port "$BACKEND_PORT" "Dovecot" IMAPFRONT_BACKEND_PORT
   require_free_port "$IMAPS_PORT" "imapfront IMAPS" IMAPFRONT_PORT
   require_free_port "$STATS_PORT" "imapfront stats" IMAPFRONT_STATS_PORT
+  require_free_port "$STARTTLS_PORT" "imapfront STARTTLS" IMAPFRONT_STARTTLS_PORT
   make_certificate
 
   step "Starting Dovecot (plaintext IMAP backend) on 127.0.0.1:$BACKEND_PORT"

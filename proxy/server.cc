@@ -280,14 +280,6 @@ Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors) {
     return {};
   }
   const Config& config = *result.config;
-  for (size_t i = 0; i < config.listeners.size(); ++i) {
-    if (config.listeners[i].mode == ListenerMode::kStartTls) {
-      // Refused rather than served as implicit TLS, where STARTTLS clients
-      // would hang until the handshake timeout.
-      errors->push_back(path + ": listeners[" + std::to_string(i) +
-                        "].mode: \"starttls\" is not supported by this version yet");
-    }
-  }
   for (size_t i = 0; i < config.routes.size(); ++i) {
     if (config.routes[i].limits.max_connections_per_ip != config.limits.max_connections_per_ip) {
       errors->push_back(path + ": routes[" + std::to_string(i) +

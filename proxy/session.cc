@@ -93,8 +93,72 @@ void Session::Start() {
                                          static_cast<tls::CiphertextSink*>(this));
   Logf(LogLevel::kDebug, "conn=%llu client=%s listener=%s accepted",
        static_cast<unsigned long long>(id_), client_address_.c_str(), listener_->name.c_str());
+  // handshake_timeout runs from accept to TLS, the plaintext part included.
   ArmTimer(limits().handshake_timeout);
+  if (listener_->mode == ListenerMode::kStartTls) {
+    phase_ = Phase::kPlain;
+    if (over_limit_) {
+      Close(CloseReason::kLimit, "[UNAVAILABLE] Too many connections, try again later");
+      return;
+    }
+    // Literals are refused before TLS: no '+' is ever sent, and {n+} data is
+    // read and dropped.
+    commands_.emplace(imap::CommandFramerOptions{.max_line_bytes = global.max_line_bytes,
+                                                 .max_literal_bytes = 0});
+    WritePlain("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] imapfront ready\r\n");
+  }
   Pump();
+}
+
+void Session::WritePlain(std::string_view text) {
+  client_.out.Append({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+void Session::PlainBytes(std::span<const uint8_t> bytes) {
+  while (!bytes.empty() && phase_ == Phase::kPlain) {
+    imap::CommandStep step = commands_->Next(bytes);
+    bytes = bytes.subspan(step.consumed);
+    switch (step.kind) {
+      case imap::CommandStep::Kind::kNeedInput:
+      case imap::CommandStep::Kind::kLiteralData:  // refused {n+} data: dropped
+        break;
+      case imap::CommandStep::Kind::kBlocked:
+        return;  // cannot happen: every command is answered (and unblocked) here
+      case imap::CommandStep::Kind::kLineTooLong:
+        Close(CloseReason::kProtocolError, "Line too long");
+        return;
+      case imap::CommandStep::Kind::kLine:
+        if (step.command_end) AnswerBeforeTls(step);
+        break;
+    }
+  }
+  // Whatever followed STARTTLS in plaintext is dropped, never executed
+  // (CVE-2011-0411): the next bytes that count are the TLS handshake's.
+}
+
+void Session::AnswerBeforeTls(const imap::CommandStep& step) {
+  const std::string tag = commands_->tag().empty() ? "*" : commands_->tag();
+  const std::string& name = commands_->name();
+  commands_->OnServerTagged(commands_->tag());  // answered here: nothing pending
+  if (step.disposition != imap::LineDisposition::kForward) {
+    WritePlain(tag + " BAD Literals are not accepted before STARTTLS\r\n");
+  } else if (name == "CAPABILITY") {
+    WritePlain("* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n" + tag +
+               " OK CAPABILITY completed\r\n");
+  } else if (name == "NOOP") {
+    WritePlain(tag + " OK NOOP completed\r\n");
+  } else if (name == "LOGOUT") {
+    WritePlain("* BYE Logging out\r\n" + tag + " OK LOGOUT completed\r\n");
+    logout_seen_ = true;
+    Close(CloseReason::kLogout);
+  } else if (name == "STARTTLS") {
+    WritePlain(tag + " OK Begin TLS negotiation now\r\n");
+    phase_ = Phase::kHandshake;
+  } else if (name == "LOGIN" || name == "AUTHENTICATE") {
+    WritePlain(tag + " NO [PRIVACYREQUIRED] Use STARTTLS first\r\n");
+  } else {
+    WritePlain(tag + " BAD Only CAPABILITY, NOOP, LOGOUT and STARTTLS before STARTTLS\r\n");
+  }
 }
 
 // ---- events ---------------------------------------------------------------
@@ -172,6 +236,7 @@ void Session::OnConnect(uv_connect_t* req, int status) {
 void Session::OnTimer(uv_timer_t* timer) {
   auto* self = static_cast<Session*>(timer->data);
   switch (self->phase_) {
+    case Phase::kPlain:
     case Phase::kHandshake:
       self->Close(CloseReason::kHandshakeTimeout);
       break;
@@ -202,6 +267,10 @@ void Session::OnHandleClosed(uv_handle_t* handle) {
 // ---- client side ------------------------------------------------------------
 
 void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
+  if (phase_ == Phase::kPlain) {
+    PlainBytes(ciphertext);
+    return;
+  }
   client_sent_bytes_ = true;
   tls_->Feed(ciphertext);
   std::span<uint8_t> plain = worker_->plain_buffer();
@@ -239,6 +308,9 @@ void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
 void Session::ClientEof() {
   client_.eof = true;
   switch (phase_) {
+    case Phase::kPlain:
+      Close(CloseReason::kClientClosed);
+      break;
     case Phase::kHandshake:
       // A bare connect-and-close (a port check) is not a TLS failure.
       if (client_sent_bytes_) worker_->stats().Add(Counter::kTlsHandshakeFailures);
@@ -564,7 +636,10 @@ void Session::BackendGreeted() {
        Sanitize(tls_->server_name()).c_str(), route_->name.c_str(),
        route_->backends[backend_index_].text.c_str(), tls_->version(), tls_->cipher());
   ArmRelayTimer();
-  ForwardStatusLine({reinterpret_cast<const uint8_t*>(line.data()), line.size()}, false);
+  // After STARTTLS the client has had imapfront's greeting already.
+  if (listener_->mode != ListenerMode::kStartTls) {
+    ForwardStatusLine({reinterpret_cast<const uint8_t*>(line.data()), line.size()}, false);
+  }
   OnResponseEnd();  // answers imapfront gave before the greeting go after it
 }
 
@@ -809,10 +884,12 @@ void Session::Close(CloseReason reason, const char* bye) {
   // A BYE inside a response the backend has not finished would corrupt it;
   // then the client only sees the connection end.
   const bool mid_response = phase_ == Phase::kRelay && responses_->mid_response();
+  const bool was_plain = phase_ == Phase::kPlain;
   phase_ = Phase::kClosing;
   uv_timer_stop(&timer_);
   UpdateReading(client_, false, nullptr);
   UpdateReading(backend_, false, nullptr);
+  if (was_plain && bye && !client_.dead) WritePlain(std::string("* BYE ") + bye + "\r\n");
   if (tls_ && tls_->handshake_done() && !client_.dead) {
     if (bye && !mid_response) {
       std::string line = std::string("* BYE ") + bye + "\r\n";

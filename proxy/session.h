@@ -53,7 +53,8 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
   Session* next = nullptr;
 
  private:
-  enum class Phase { kHandshake, kConnecting, kRelay, kClosing };
+  // kPlain: a STARTTLS listener's session before the client's STARTTLS.
+  enum class Phase { kPlain, kHandshake, kConnecting, kRelay, kClosing };
 
   // One TCP connection and the queue of bytes waiting to be written to it.
   struct Side {
@@ -83,6 +84,11 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
   // Client side.
   void ClientBytes(std::span<const uint8_t> ciphertext);
   void ClientEof();
+  // Before STARTTLS: imapfront answers the client itself; nothing reaches a
+  // backend (none is connected yet).
+  void PlainBytes(std::span<const uint8_t> bytes);
+  void AnswerBeforeTls(const imap::CommandStep& step);
+  void WritePlain(std::string_view text);
   void HandshakeDone();
   void ClientPlaintext(std::span<const uint8_t> plaintext);
   size_t FrameClient(std::span<const uint8_t> plaintext);

@@ -124,8 +124,9 @@ with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
 EOF
 }
 
-read -r BACKEND_PORT IMAPS_PORT STATS_PORT < <(pick_ports 3)
-info "work dir $WORK; ports: dovecot $BACKEND_PORT, imaps $IMAPS_PORT, stats $STATS_PORT"
+read -r BACKEND_PORT IMAPS_PORT STATS_PORT STARTTLS_PORT < <(pick_ports 4)
+info "work dir $WORK; ports: dovecot $BACKEND_PORT, imaps $IMAPS_PORT, stats $STATS_PORT," \
+  "starttls $STARTTLS_PORT"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -days 2 \
   -keyout "$KEY" -out "$CERT" -subj /CN=localhost \
@@ -139,7 +140,8 @@ dovecot_write_config "$WORK" "$BACKEND_PORT" "imapfront-e2e-$$" || fail "could n
 dovecot_start "$WORK" 10 || fail "Dovecot did not start"
 info "dovecot is up on 127.0.0.1:$BACKEND_PORT"
 
-imapfront_write_config "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" "$ACCESS_LOG"
+imapfront_write_config "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" \
+  "$ACCESS_LOG" "$STARTTLS_PORT"
 
 out="$(timeout 10 "$IMAPFRONT" --check-config "$CONFIG" 2>&1)" ||
   fail "imapfront --check-config $CONFIG failed: $out"
@@ -171,6 +173,14 @@ info "running deploy/demo_client.py through imapfront (IMAPS)"
 timeout 60 python3 "$REPO_ROOT/deploy/demo_client.py" --host 127.0.0.1 --port "$IMAPS_PORT" \
   --cafile "$CERT" --user "$DOVECOT_USER" --password "$DOVECOT_PASSWORD" ||
   fail "the IMAP round trip through imapfront failed"
+
+if command -v curl >/dev/null 2>&1; then
+  info "listing mailboxes with curl over STARTTLS (--ssl-reqd)"
+  listing="$(timeout 30 curl -sS --ssl-reqd --cacert "$CERT" \
+    "imap://127.0.0.1:$STARTTLS_PORT/" -u "$DOVECOT_USER:$DOVECOT_PASSWORD" 2>&1)" ||
+    fail "curl over STARTTLS failed: $listing"
+  [[ "$listing" == *INBOX* ]] || fail "curl over STARTTLS did not list INBOX: $listing"
+fi
 
 # The client has logged out; wait (bounded) for imapfront to close the session.
 stats=""

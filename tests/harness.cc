@@ -233,7 +233,10 @@ bool ScriptedBackend::WaitScriptsDone(Duration timeout) {
 // ---- TlsClient --------------------------------------------------------------
 
 TlsClient::TlsClient(uint16_t port, std::string sni, uint16_t max_version)
-    : socket_(Socket::Connect(port)), ctx_(SSL_CTX_new(TLS_method())) {
+    : TlsClient(Socket::Connect(port), std::move(sni), max_version) {}
+
+TlsClient::TlsClient(Socket socket, std::string sni, uint16_t max_version)
+    : socket_(std::move(socket)), ctx_(SSL_CTX_new(TLS_method())) {
   SSL_CTX_set_max_proto_version(ctx_.get(), max_version);
   ssl_.reset(SSL_new(ctx_.get()));
   rbio_ = BIO_new(BIO_s_mem());

@@ -131,6 +131,8 @@ class TlsClient {
   };
 
   explicit TlsClient(uint16_t port, std::string sni = "", uint16_t max_version = TLS1_3_VERSION);
+  // Over a connection that already spoke plaintext (after STARTTLS).
+  explicit TlsClient(Socket socket, std::string sni = "", uint16_t max_version = TLS1_3_VERSION);
   ~TlsClient();
 
   // Completes the handshake. |pipelined| plaintext, if any, is sealed and
