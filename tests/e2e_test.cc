@@ -796,6 +796,84 @@ TEST_CASE(
   QuietStats(proxy, 3);
 }
 
+// ---- TLS policy -------------------------------------------------------------------
+
+TEST_CASE("TLS: 1.1 refused when the minimum is 1.2; 1.2 only when the minimum is 1.3") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  TlsClient old(setup.port, "", TLS1_1_VERSION);
+  CHECK_FALSE(old.Handshake());
+  TlsClient ok(setup.port, "", TLS1_2_VERSION);
+  CHECK(ok.Handshake());
+  ok.SendCloseNotify();
+  auto stats = QuietStats(proxy, 2);
+  CHECK(ClosedCount(stats, "tls_error") == 1);
+
+  TestSetup strict;
+  auto config = strict.Config({backend.port()});
+  config["tls"]["min_version"] = "1.3";
+  Proxy proxy13(config);
+  TlsClient tls12(strict.port, "", TLS1_2_VERSION);
+  CHECK_FALSE(tls12.Handshake());
+  TlsClient tls13(strict.port);
+  CHECK(tls13.Handshake());
+  CHECK(tls13.version() == "TLSv1.3");
+}
+
+TEST_CASE("TLS: SNI picks the certificate (exact, wildcard), no SNI gets the first") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  auto mail = MakeTestCert(setup.dir, "mail", {"mail.example.com"});
+  auto wild = MakeTestCert(setup.dir, "wild", {"*.example.org"});
+  auto config = setup.Config({backend.port()});
+  config["tls"]["certificates"].push_back(
+      {{"cert", mail.cert_path}, {"key", mail.key_path}, {"names", {"mail.example.com"}}});
+  config["tls"]["certificates"].push_back(
+      {{"cert", wild.cert_path}, {"key", wild.key_path}, {"names", {"*.example.org"}}});
+  Proxy proxy(config);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"mail.example.com", "mail.example.com"},
+      {"imap.example.org", "*.example.org"},
+      {"other.example.net", "localhost"},
+      {"", "localhost"}};
+  for (const auto& [sni, cn] : cases) {
+    TlsClient client(setup.port, sni);
+    REQUIRE(client.Handshake());
+    CHECK_MESSAGE(client.PeerCommonName() == cn, "sni " << sni);
+    client.SendCloseNotify();
+  }
+  QuietStats(proxy, cases.size());
+}
+
+TEST_CASE("TLS: a reconnecting client resumes its session (tickets), on any worker") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  for (uint16_t version : {uint16_t{TLS1_2_VERSION}, uint16_t{TLS1_3_VERSION}}) {
+    bssl::UniquePtr<SSL_SESSION> session;
+    {
+      TlsClient first(setup.port, "localhost", version);
+      REQUIRE(first.Handshake());
+      REQUIRE(first.ReadUntil(kGreeting));  // TLS 1.3 tickets come after the handshake
+      CHECK_FALSE(first.Resumed());
+      session = first.Session();
+      first.SendCloseNotify();
+    }
+    REQUIRE(session);
+    int resumed = 0;
+    for (int i = 0; i < 6; ++i) {  // several connections: the kernel spreads them over workers
+      TlsClient again(setup.port, "localhost", version);
+      again.OfferSession(session.get());
+      REQUIRE(again.Handshake());
+      REQUIRE(again.ReadUntil(kGreeting));
+      if (again.Resumed()) ++resumed;
+      again.SendCloseNotify();
+    }
+    CHECK_MESSAGE(resumed == 6, "version " << version);
+  }
+}
+
 // ---- connection caps -------------------------------------------------------------
 
 const std::string kTooMany = "* BYE [UNAVAILABLE] Too many connections, try again later\r\n";

@@ -17,6 +17,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 namespace imapfront::testing {
 namespace {
@@ -237,16 +238,38 @@ TlsClient::TlsClient(uint16_t port, std::string sni, uint16_t max_version)
 
 TlsClient::TlsClient(Socket socket, std::string sni, uint16_t max_version)
     : socket_(std::move(socket)), ctx_(SSL_CTX_new(TLS_method())) {
+  SSL_CTX_set_session_cache_mode(ctx_.get(), SSL_SESS_CACHE_CLIENT);
+  SSL_CTX_sess_set_new_cb(ctx_.get(), [](SSL* ssl, SSL_SESSION* session) {
+    static_cast<TlsClient*>(SSL_get_app_data(ssl))->ticket_.reset(session);
+    return 1;  // ours now
+  });
   SSL_CTX_set_max_proto_version(ctx_.get(), max_version);
   ssl_.reset(SSL_new(ctx_.get()));
   rbio_ = BIO_new(BIO_s_mem());
   wbio_ = BIO_new(BIO_s_mem());
   SSL_set_bio(ssl_.get(), rbio_, wbio_);
   SSL_set_connect_state(ssl_.get());
+  SSL_set_app_data(ssl_.get(), this);
   if (!sni.empty()) SSL_set_tlsext_host_name(ssl_.get(), sni.c_str());
 }
 
 TlsClient::~TlsClient() = default;
+
+bssl::UniquePtr<SSL_SESSION> TlsClient::Session() const {
+  if (ticket_) {
+    SSL_SESSION_up_ref(ticket_.get());
+    return bssl::UniquePtr<SSL_SESSION>(ticket_.get());
+  }
+  return bssl::UniquePtr<SSL_SESSION>(SSL_get1_session(ssl_.get()));
+}
+
+std::string TlsClient::PeerCommonName() const {
+  bssl::UniquePtr<X509> cert(SSL_get_peer_certificate(ssl_.get()));
+  if (!cert) return "";
+  char cn[256] = "";
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_commonName, cn, sizeof(cn));
+  return cn;
+}
 
 std::string TlsClient::TakeCiphertext() {
   const uint8_t* data;

@@ -147,6 +147,14 @@ class TlsClient {
   bool WaitEof(Duration timeout = kWait);
   const std::string& received() const { return received_; }
   std::string version() const { return SSL_get_version(ssl_.get()); }
+  // The server certificate's common name.
+  std::string PeerCommonName() const;
+  // For resumption: the session to offer (before Handshake) and the one got.
+  void OfferSession(SSL_SESSION* session) { SSL_set_session(ssl_.get(), session); }
+  // The newest resumable session: in TLS 1.3 it arrives as a ticket after
+  // the handshake, so read something first.
+  bssl::UniquePtr<SSL_SESSION> Session() const;
+  bool Resumed() const { return SSL_session_reused(ssl_.get()); }
 
   void SendCloseNotify();
   Socket& socket() { return socket_; }
@@ -163,6 +171,7 @@ class TlsClient {
   BIO* wbio_ = nullptr;
   std::string received_;
   bool eof_ = false;
+  bssl::UniquePtr<SSL_SESSION> ticket_;  // from the new-session callback
 };
 
 // A running imapfront process.
