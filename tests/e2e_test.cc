@@ -3,6 +3,7 @@
 // exact bytes on both sides and the stats invariant.
 #include <doctest/doctest.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -844,6 +845,32 @@ TEST_CASE("TLS: SNI picks the certificate (exact, wildcard), no SNI gets the fir
     client.SendCloseNotify();
   }
   QuietStats(proxy, cases.size());
+}
+
+TEST_CASE("TLS: ECDSA and RSA certificates side by side for the same names") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  auto ec = MakeTestCert(setup.dir, "dual-ec", {"dual.example"});
+  auto rsa = MakeTestCert(setup.dir, "dual-rsa", {"dual.example"}, true);
+  auto config = setup.Config({backend.port()});
+  config["tls"]["certificates"].push_back(
+      {{"cert", rsa.cert_path}, {"key", rsa.key_path}, {"names", {"dual.example"}}});
+  config["tls"]["certificates"].push_back(
+      {{"cert", ec.cert_path}, {"key", ec.key_path}, {"names", {"dual.example"}}});
+  Proxy proxy(config);
+  for (uint16_t version : {uint16_t{TLS1_2_VERSION}, uint16_t{TLS1_3_VERSION}}) {
+    TlsClient modern(setup.port, "dual.example", version);
+    REQUIRE(modern.Handshake());
+    CHECK(modern.PeerKeyType() == EVP_PKEY_EC);
+    modern.SendCloseNotify();
+    TlsClient rsa_only(setup.port, "dual.example", version);
+    rsa_only.OnlyRsa();
+    REQUIRE(rsa_only.Handshake());
+    CHECK(rsa_only.PeerKeyType() == EVP_PKEY_RSA);
+    CHECK(rsa_only.PeerCommonName() == "dual.example");
+    rsa_only.SendCloseNotify();
+  }
+  QuietStats(proxy, 4);
 }
 
 TEST_CASE("TLS: a reconnecting client resumes its session (tickets), on any worker") {

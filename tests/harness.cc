@@ -263,6 +263,18 @@ bssl::UniquePtr<SSL_SESSION> TlsClient::Session() const {
   return bssl::UniquePtr<SSL_SESSION>(SSL_get1_session(ssl_.get()));
 }
 
+int TlsClient::PeerKeyType() const {
+  bssl::UniquePtr<X509> cert(SSL_get_peer_certificate(ssl_.get()));
+  if (!cert) return 0;
+  bssl::UniquePtr<EVP_PKEY> key(X509_get_pubkey(cert.get()));
+  return key ? EVP_PKEY_id(key.get()) : 0;
+}
+
+void TlsClient::OnlyRsa() {
+  static const uint16_t kRsa[] = {SSL_SIGN_RSA_PSS_RSAE_SHA256, SSL_SIGN_RSA_PKCS1_SHA256};
+  SSL_set_verify_algorithm_prefs(ssl_.get(), kRsa, 2);
+}
+
 std::string TlsClient::PeerCommonName() const {
   bssl::UniquePtr<X509> cert(SSL_get_peer_certificate(ssl_.get()));
   if (!cert) return "";

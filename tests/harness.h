@@ -147,8 +147,11 @@ class TlsClient {
   bool WaitEof(Duration timeout = kWait);
   const std::string& received() const { return received_; }
   std::string version() const { return SSL_get_version(ssl_.get()); }
-  // The server certificate's common name.
+  // The server certificate's common name and key type (EVP_PKEY_EC, ...).
   std::string PeerCommonName() const;
+  int PeerKeyType() const;
+  // Before Handshake: accept only RSA signatures from the server.
+  void OnlyRsa();
   // For resumption: the session to offer (before Handshake) and the one got.
   void OfferSession(SSL_SESSION* session) { SSL_set_session(ssl_.get(), session); }
   // The newest resumable session: in TLS 1.3 it arrives as a ticket after

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/obj.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
@@ -41,11 +42,19 @@ std::string ReadFile(const std::string& path) {
 }
 
 TestCert MakeTestCert(const std::string& dir, const std::string& stem,
-                      const std::vector<std::string>& dns_names) {
-  bssl::UniquePtr<EC_KEY> ec(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
-  EC_KEY_generate_key(ec.get());
+                      const std::vector<std::string>& dns_names, bool rsa) {
   bssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_new());
-  EVP_PKEY_assign_EC_KEY(key.get(), ec.release());
+  if (rsa) {
+    bssl::UniquePtr<RSA> r(RSA_new());
+    bssl::UniquePtr<BIGNUM> e(BN_new());
+    BN_set_word(e.get(), RSA_F4);
+    RSA_generate_key_ex(r.get(), 2048, e.get(), nullptr);
+    EVP_PKEY_assign_RSA(key.get(), r.release());
+  } else {
+    bssl::UniquePtr<EC_KEY> ec(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+    EC_KEY_generate_key(ec.get());
+    EVP_PKEY_assign_EC_KEY(key.get(), ec.release());
+  }
 
   bssl::UniquePtr<X509> x509(X509_new());
   X509_set_version(x509.get(), X509_VERSION_3);

@@ -17,10 +17,10 @@ struct TestCert {
 // short-lived and the OS cleans /tmp.
 std::string MakeTempDir();
 
-// An ECDSA P-256 certificate for |dns_names| (the first is also the CN),
-// written as |dir|/|stem|.pem and |dir|/|stem|.key.
+// An ECDSA P-256 (or, with |rsa|, RSA 2048) certificate for |dns_names|
+// (the first is also the CN), written as |dir|/|stem|.pem and .key.
 TestCert MakeTestCert(const std::string& dir, const std::string& stem,
-                      const std::vector<std::string>& dns_names);
+                      const std::vector<std::string>& dns_names, bool rsa = false);
 
 void WriteFile(const std::string& path, const std::string& contents);
 std::string ReadFile(const std::string& path);

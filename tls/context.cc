@@ -86,36 +86,64 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
       ERR_clear_error();
       continue;
     }
-    SSL_CTX_set_tlsext_servername_callback(ctx.get(), &ServerContext::OnServerName);
-    SSL_CTX_set_tlsext_servername_arg(ctx.get(), result.get());
-    result->entries_.push_back(Entry{std::move(ctx), spec.names});
+    // The certificate is chosen once the ClientHello is in: by SNI and by
+    // what the client can verify. Sessions start on the first context.
+    SSL_CTX_set_app_data(ctx.get(), result.get());
+    SSL_CTX_set_select_certificate_cb(ctx.get(), &ServerContext::OnClientHello);
+    const bool ecdsa = EVP_PKEY_id(key.get()) == EVP_PKEY_EC;
+    result->entries_.push_back(Entry{std::move(ctx), spec.names, ecdsa});
   }
   if (errors->size() != errors_before) return nullptr;
   return result;
 }
 
-SSL_CTX* ServerContext::ContextForName(std::string_view server_name) const {
-  if (!server_name.empty()) {
-    for (const Entry& e : entries_) {
-      for (const std::string& n : e.names) {
-        if (!n.starts_with("*.") && NameMatches(n, server_name)) return e.ctx.get();
-      }
+SSL_CTX* ServerContext::ContextForName(std::string_view server_name, bool client_ecdsa) const {
+  auto matches = [&](const Entry& e, bool wildcard) {
+    for (const std::string& n : e.names) {
+      if (n.starts_with("*.") == wildcard && NameMatches(n, server_name)) return true;
     }
+    return false;
+  };
+  std::vector<const Entry*> candidates;
+  for (bool wildcard : {false, true}) {
+    if (server_name.empty() || !candidates.empty()) break;
     for (const Entry& e : entries_) {
-      for (const std::string& n : e.names) {
-        if (n.starts_with("*.") && NameMatches(n, server_name)) return e.ctx.get();
+      if (matches(e, wildcard)) candidates.push_back(&e);
+    }
+  }
+  if (candidates.empty()) {
+    for (const Entry& e : entries_) {
+      if (e.names == entries_.front().names) candidates.push_back(&e);
+    }
+  }
+  for (const Entry* e : candidates) {
+    if (e->ecdsa == client_ecdsa) return e->ctx.get();
+  }
+  return candidates.front()->ctx.get();
+}
+
+ssl_select_cert_result_t ServerContext::OnClientHello(const SSL_CLIENT_HELLO* hello) {
+  SSL* ssl = hello->ssl;
+  const auto* self = static_cast<const ServerContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  // signature_algorithms: a 2-byte length, then 2-byte scheme codes.
+  bool ecdsa = false;
+  const uint8_t* ext = nullptr;
+  size_t ext_len = 0;
+  if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_signature_algorithms, &ext,
+                                           &ext_len) &&
+      ext_len >= 2) {
+    for (size_t i = 2; i + 1 < ext_len; i += 2) {
+      const uint16_t scheme = static_cast<uint16_t>(ext[i] << 8 | ext[i + 1]);
+      if (scheme == SSL_SIGN_ECDSA_SECP256R1_SHA256 || scheme == SSL_SIGN_ECDSA_SECP384R1_SHA384 ||
+          scheme == SSL_SIGN_ECDSA_SECP521R1_SHA512 || scheme == SSL_SIGN_ECDSA_SHA1) {
+        ecdsa = true;
       }
     }
   }
-  return entries_.front().ctx.get();
-}
-
-int ServerContext::OnServerName(SSL* ssl, int* /*alert*/, void* arg) {
-  const auto* self = static_cast<const ServerContext*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  SSL_CTX* chosen = self->ContextForName(name ? name : "");
+  SSL_CTX* chosen = self->ContextForName(name ? name : "", ecdsa);
   if (chosen != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, chosen);
-  return SSL_TLSEXT_ERR_OK;
+  return ssl_select_cert_success;
 }
 
 bssl::UniquePtr<SSL> ServerContext::NewSession() const {

@@ -33,16 +33,20 @@ class ServerContext {
   // A new server-side SSL object, ready to handshake.
   bssl::UniquePtr<SSL> NewSession() const;
 
-  // The certificate context serving |server_name| (exact name first, then
-  // the wildcard one level up), or the default one.
-  SSL_CTX* ContextForName(std::string_view server_name) const;
+  // The certificate context serving |server_name|: exact name first, then
+  // the wildcard one level up, else the default (the first certificate and
+  // any other with the same names). Among certificates for the same names
+  // (an ECDSA and an RSA one, side by side), the ECDSA one goes to clients
+  // that can verify ECDSA signatures.
+  SSL_CTX* ContextForName(std::string_view server_name, bool client_ecdsa = true) const;
 
  private:
   struct Entry {
     bssl::UniquePtr<SSL_CTX> ctx;
     std::vector<std::string> names;
+    bool ecdsa = false;
   };
-  static int OnServerName(SSL* ssl, int* alert, void* arg);
+  static ssl_select_cert_result_t OnClientHello(const SSL_CLIENT_HELLO* hello);
 
   std::vector<Entry> entries_;
 };
