@@ -80,6 +80,7 @@ class Server {
  private:
   bool OpenWorkers(size_t count);
   void Reload();
+  bool ApplyReload(Runtime next);
   void ReopenAccessLog();
   void Stop();
   double Uptime() { return static_cast<double>(uv_hrtime() - start_ns_) / 1e9; }
@@ -126,7 +127,7 @@ bool Server::OpenWorkers(size_t count) {
         for (ListenSocket& s : sockets) close(s.fd);
         return false;
       }
-      sockets.push_back({l.name, fd});
+      sockets.push_back({l.name, ListenerKey(l), fd});
     }
     workers_.push_back(
         std::make_unique<Worker>(w, stats_.get(), &counts_, runtime_, std::move(sockets)));
@@ -207,6 +208,62 @@ void Server::ReopenAccessLog() {
   access_logs_ = std::move(alive);
 }
 
+bool Server::ApplyReload(Runtime next) {
+  std::set<std::string> old_keys, old_addresses;
+  for (const auto& l : runtime_->config->listeners) {
+    old_keys.insert(ListenerKey(l));
+    old_addresses.insert(l.listen.text);
+  }
+  std::set<std::string> new_keys;
+  // Open every added listener on every worker first: if one fails, nothing
+  // changes.
+  std::vector<std::vector<ListenSocket>> added(workers_.size());
+  auto close_all = [&] {
+    for (auto& per_worker : added) {
+      for (ListenSocket& s : per_worker) close(s.fd);
+    }
+  };
+  for (size_t i = 0; i < next.config->listeners.size(); ++i) {
+    const ListenerConfig& l = next.config->listeners[i];
+    new_keys.insert(ListenerKey(l));
+    if (old_keys.count(ListenerKey(l))) continue;
+    std::string error;
+    // An address we hold already (a renamed listener) is shared through
+    // SO_REUSEPORT; any other must be free.
+    if (!old_addresses.count(l.listen.text) && !AddressIsFree(l.listen, &error)) {
+      Logf(LogLevel::kError, "reload: cannot listen on %s (listeners[%zu] \"%s\"): %s",
+           l.listen.text.c_str(), i, l.name.c_str(), error.c_str());
+      close_all();
+      return false;
+    }
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      int fd = OpenListenSocket(l.listen, &error);
+      if (fd < 0) {
+        Logf(LogLevel::kError, "reload: cannot listen on %s (listeners[%zu] \"%s\"): %s",
+             l.listen.text.c_str(), i, l.name.c_str(), error.c_str());
+        close_all();
+        return false;
+      }
+      added[w].push_back({l.name, ListenerKey(l), fd});
+    }
+    Logf(LogLevel::kInfo, "reload: listening listener=%s address=%s", l.name.c_str(),
+         l.listen.text.c_str());
+  }
+  std::vector<std::string> removed;
+  for (const std::string& key : old_keys) {
+    if (!new_keys.count(key)) {
+      removed.push_back(key);
+      Logf(LogLevel::kInfo, "reload: closing listener %s (open sessions go on)", key.c_str());
+    }
+  }
+  SetLogLevel(next.config->log_level);
+  runtime_ = std::make_shared<Runtime>(std::move(next));
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    workers_[w]->SetRuntime(runtime_, std::move(added[w]), removed);
+  }
+  return true;
+}
+
 void Server::Reload() {
   sd_notify(0, "RELOADING=1");
   std::vector<std::string> errors;
@@ -228,17 +285,9 @@ void Server::Reload() {
   if (!next.config) {
     Logf(LogLevel::kError, "reload of %s failed; keeping the running config", path_.c_str());
     for (const std::string& e : errors) Logf(LogLevel::kError, "%s", e.c_str());
+  } else if (!ApplyReload(std::move(next))) {
+    Logf(LogLevel::kError, "reload of %s failed; keeping the running config", path_.c_str());
   } else {
-    std::set<std::string> old_listeners, new_listeners;
-    for (const auto& l : runtime_->config->listeners)
-      old_listeners.insert(l.name + "@" + l.listen.text);
-    for (const auto& l : next.config->listeners) new_listeners.insert(l.name + "@" + l.listen.text);
-    if (old_listeners != new_listeners) {
-      Logf(LogLevel::kWarn, "reload: listener changes take effect after a restart");
-    }
-    SetLogLevel(next.config->log_level);
-    runtime_ = std::make_shared<Runtime>(std::move(next));
-    for (auto& w : workers_) w->SetRuntime(runtime_);
     Logf(LogLevel::kInfo, "reloaded %s", path_.c_str());
   }
   sd_notify(0, "READY=1");

@@ -13,16 +13,7 @@ Worker::Worker(size_t index, Stats* stats, ConnectionCounts* counts,
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &async_, &Worker::OnAsync);
   async_.data = this;
-  for (ListenSocket& s : sockets) {
-    auto l = std::make_unique<Listener>();
-    l->worker = this;
-    l->name = s.listener;
-    l->opened_with = runtime_;
-    uv_tcp_init(&loop_, &l->tcp);
-    l->tcp.data = l.get();
-    uv_tcp_open(&l->tcp, s.fd);
-    listeners_.push_back(std::move(l));
-  }
+  for (const ListenSocket& s : sockets) AddListener(s, runtime_);
 }
 
 Worker::~Worker() {
@@ -30,12 +21,42 @@ Worker::~Worker() {
   uv_loop_close(&loop_);
 }
 
+std::string ListenerKey(const ListenerConfig& l) {
+  return l.name + "@" + l.listen.text;
+}
+
+void Worker::AddListener(const ListenSocket& socket, std::shared_ptr<const Runtime> runtime) {
+  auto l = std::make_unique<Listener>();
+  l->worker = this;
+  l->name = socket.listener;
+  l->key = socket.key;
+  l->opened_with = std::move(runtime);
+  uv_tcp_init(&loop_, &l->tcp);
+  l->tcp.data = l.get();
+  uv_tcp_open(&l->tcp, socket.fd);
+  // The socket is bound and listening already; this registers the callback.
+  int r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 511, &Worker::OnConnection);
+  if (r < 0)
+    Logf(LogLevel::kError, "listener=%s listen failed: %s", l->name.c_str(), uv_strerror(r));
+  listeners_.push_back(std::move(l));
+}
+
+void Worker::CloseListener(Listener* l) {
+  if (l->closing) return;
+  l->closing = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) {
+    auto* closed = static_cast<Listener*>(h->data);
+    auto& all = closed->worker->listeners_;
+    for (auto it = all.begin(); it != all.end(); ++it) {
+      if (it->get() == closed) {
+        all.erase(it);
+        break;
+      }
+    }
+  });
+}
+
 void Worker::Start() {
-  for (auto& l : listeners_) {
-    int r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 511, &Worker::OnConnection);
-    if (r < 0)
-      Logf(LogLevel::kError, "listener=%s listen failed: %s", l->name.c_str(), uv_strerror(r));
-  }
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -56,10 +77,13 @@ void Worker::RequestStop() {
   uv_async_send(&async_);
 }
 
-void Worker::SetRuntime(std::shared_ptr<const Runtime> runtime) {
+void Worker::SetRuntime(std::shared_ptr<const Runtime> runtime, std::vector<ListenSocket> added,
+                        std::vector<std::string> removed) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     next_runtime_ = std::move(runtime);
+    for (ListenSocket& s : added) added_.push_back(std::move(s));
+    for (std::string& k : removed) removed_.push_back(std::move(k));
   }
   uv_async_send(&async_);
 }
@@ -67,22 +91,38 @@ void Worker::SetRuntime(std::shared_ptr<const Runtime> runtime) {
 void Worker::OnAsync(uv_async_t* async) {
   auto* self = static_cast<Worker*>(async->data);
   std::shared_ptr<const Runtime> next;
+  std::vector<ListenSocket> added;
+  std::vector<std::string> removed;
   bool stop;
   {
     std::lock_guard<std::mutex> lock(self->mu_);
     next = std::move(self->next_runtime_);
+    added.swap(self->added_);
+    removed.swap(self->removed_);
     stop = self->stop_requested_;
   }
   if (next) self->runtime_ = std::move(next);
+  for (const std::string& key : removed) {
+    for (auto& l : self->listeners_) {
+      if (l->key == key) self->CloseListener(l.get());
+    }
+  }
+  for (const ListenSocket& s : added) {
+    if (self->stopping_) {
+      close(s.fd);
+    } else {
+      self->AddListener(s, self->runtime_);
+    }
+  }
   if (stop) self->Stop();
 }
 
 void Worker::Stop() {
   if (stopping_) return;
   stopping_ = true;
-  for (auto& l : listeners_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
-  }
+  std::vector<Listener*> open_listeners;
+  for (auto& l : listeners_) open_listeners.push_back(l.get());
+  for (Listener* l : open_listeners) CloseListener(l);
   // Closing unlinks sessions only once their handles are closed, so walk a
   // snapshot of the list.
   std::vector<Session*> open;

@@ -26,8 +26,12 @@ class Session;
 // A listening socket, bound by the server before the workers start.
 struct ListenSocket {
   std::string listener;  // the listener's name
+  std::string key;       // name@address: what a reload compares
   int fd = -1;
 };
+
+// name@address of a configured listener.
+std::string ListenerKey(const ListenerConfig& l);
 
 class Worker {
  public:
@@ -40,7 +44,10 @@ class Worker {
   // Thread control, callable from any thread.
   void Start();
   void RequestStop();
-  void SetRuntime(std::shared_ptr<const Runtime> runtime);
+  // A reloaded config: listeners |added| start accepting (their sockets are
+  // bound already), listeners whose key is in |removed| stop.
+  void SetRuntime(std::shared_ptr<const Runtime> runtime, std::vector<ListenSocket> added = {},
+                  std::vector<std::string> removed = {});
   void Join();
   // The worker's loop has run to its end (all its sessions are gone).
   bool finished() const { return finished_.load(std::memory_order_acquire); }
@@ -63,12 +70,16 @@ class Worker {
     uv_tcp_t tcp{};
     Worker* worker = nullptr;
     std::string name;
+    std::string key;
+    bool closing = false;
     // The config the socket was opened under; serves its connections if a
     // reload drops or renames the listener (listener changes need a restart).
     std::shared_ptr<const Runtime> opened_with;
   };
 
   static void OnConnection(uv_stream_t* server, int status);
+  void AddListener(const ListenSocket& socket, std::shared_ptr<const Runtime> runtime);
+  void CloseListener(Listener* l);
   static void OnAsync(uv_async_t* async);
   void Run();
   void Stop();
@@ -88,6 +99,8 @@ class Worker {
 
   std::mutex mu_;  // guards the two below, set by other threads
   std::shared_ptr<const Runtime> next_runtime_;
+  std::vector<ListenSocket> added_;
+  std::vector<std::string> removed_;
   bool stop_requested_ = false;
   std::shared_ptr<const Runtime> runtime_;  // this thread's copy
 

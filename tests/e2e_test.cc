@@ -1284,6 +1284,52 @@ TEST_CASE("SIGTERM: idle sessions end at once, a command in progress finishes fi
   CHECK(lines[1]["appends"] == 1);
 }
 
+TEST_CASE("SIGHUP: listeners added and removed; open sessions on a removed one go on") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  Proxy proxy(setup.Config({backend.port()}));
+  auto open = Greeted(setup.port);
+
+  const uint16_t new_port = FreePort();
+  auto moved = setup.Config({backend.port()});
+  moved["listeners"] = {{{"name", "imaps2"},
+                         {"listen", "127.0.0.1:" + std::to_string(new_port)},
+                         {"mode", "implicit_tls"}}};
+  proxy.Reload(moved);
+  REQUIRE(WaitFor([&] { return proxy.Log().find("reloaded") != std::string::npos; }));
+  auto fresh = Greeted(new_port);
+  // Every worker closes its socket for the old port; then it refuses.
+  CHECK(WaitFor([&] { return !Socket::Connect(setup.port).valid(); }));
+  REQUIRE(open->Send("a1 NOOP\r\n"));
+  CHECK(open->ReadUntil("a1 OK done\r\n"));
+
+  // A listener on an address someone else holds: the reload is refused whole.
+  Socket holder;
+  const uint16_t taken = FreePort();
+  {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(taken);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    REQUIRE(listen(fd, 1) == 0);
+    holder = Socket(fd);
+  }
+  auto clash = moved;
+  clash["listeners"].push_back({{"name", "clash"},
+                                {"listen", "127.0.0.1:" + std::to_string(taken)},
+                                {"mode", "implicit_tls"}});
+  proxy.Reload(clash);
+  REQUIRE(
+      WaitFor([&] { return proxy.Log().find("keeping the running config") != std::string::npos; }));
+  auto still = Greeted(new_port);
+  open->SendCloseNotify();
+  fresh->SendCloseNotify();
+  still->SendCloseNotify();
+  QuietStats(proxy, 3);
+}
+
 TEST_CASE("many sessions on several workers: each counted exactly once") {
   ScriptedBackend backend(MiniImap);
   TestSetup setup;
