@@ -873,6 +873,22 @@ TEST_CASE("TLS: ECDSA and RSA certificates side by side for the same names") {
   QuietStats(proxy, 4);
 }
 
+TEST_CASE("TLS: the certificate chain is served complete") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  auto chain = MakeTestChain(setup.dir, "chain.example");
+  for (bool complete : {true, false}) {
+    auto config = setup.Config({backend.port()});
+    config["tls"]["certificates"] = {
+        {{"cert", complete ? chain.chain_path : chain.leaf_only_path}, {"key", chain.key_path}}};
+    Proxy proxy(config);
+    TlsClient client(setup.port, "chain.example");
+    client.Verify(chain.root_path, "chain.example");
+    // Only the root is trusted: the intermediate must come from the server.
+    CHECK(client.Handshake() == complete);
+  }
+}
+
 TEST_CASE("TLS: a reconnecting client resumes its session (tickets), on any worker") {
   ScriptedBackend backend(MiniImap);
   TestSetup setup;

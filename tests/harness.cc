@@ -18,6 +18,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 namespace imapfront::testing {
 namespace {
@@ -273,6 +274,12 @@ int TlsClient::PeerKeyType() const {
 void TlsClient::OnlyRsa() {
   static const uint16_t kRsa[] = {SSL_SIGN_RSA_PSS_RSAE_SHA256, SSL_SIGN_RSA_PKCS1_SHA256};
   SSL_set_verify_algorithm_prefs(ssl_.get(), kRsa, 2);
+}
+
+void TlsClient::Verify(const std::string& root_pem_path, const std::string& host) {
+  SSL_CTX_load_verify_locations(ctx_.get(), root_pem_path.c_str(), nullptr);
+  SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER, nullptr);
+  X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl_.get()), host.c_str(), host.size());
 }
 
 std::string TlsClient::PeerCommonName() const {

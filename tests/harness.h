@@ -152,6 +152,9 @@ class TlsClient {
   int PeerKeyType() const;
   // Before Handshake: accept only RSA signatures from the server.
   void OnlyRsa();
+  // Before Handshake: verify the server's chain up to |root_pem_path| and
+  // its name.
+  void Verify(const std::string& root_pem_path, const std::string& host);
   // For resumption: the session to offer (before Handshake) and the one got.
   void OfferSession(SSL_SESSION* session) { SSL_set_session(ssl_.get(), session); }
   // The newest resumable session: in TLS 1.3 it arrives as a ticket after

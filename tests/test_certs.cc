@@ -94,4 +94,79 @@ TestCert MakeTestCert(const std::string& dir, const std::string& stem,
   return out;
 }
 
+namespace {
+
+bssl::UniquePtr<EVP_PKEY> NewEcKey() {
+  bssl::UniquePtr<EC_KEY> ec(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+  EC_KEY_generate_key(ec.get());
+  bssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_new());
+  EVP_PKEY_assign_EC_KEY(key.get(), ec.release());
+  return key;
+}
+
+void AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  bssl::UniquePtr<X509_EXTENSION> ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value));
+  X509_add_ext(cert, ext.get(), -1);
+}
+
+// A certificate for |cn| with |key|, signed by |issuer| (itself if null).
+bssl::UniquePtr<X509> Issue(const std::string& cn, EVP_PKEY* key, X509* issuer,
+                            EVP_PKEY* issuer_key, bool ca, long serial) {
+  bssl::UniquePtr<X509> cert(X509_new());
+  X509_set_version(cert.get(), X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400L * 30);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const uint8_t*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer ? issuer : cert.get()));
+  X509_set_pubkey(cert.get(), key);
+  X509* signer = issuer ? issuer : cert.get();
+  if (ca) {
+    AddExtension(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE");
+    AddExtension(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign");
+  } else {
+    AddExtension(cert.get(), signer, NID_subject_alt_name, ("DNS:" + cn).c_str());
+    AddExtension(cert.get(), signer, NID_ext_key_usage, "serverAuth");
+  }
+  X509_sign(cert.get(), issuer_key ? issuer_key : key, EVP_sha256());
+  return cert;
+}
+
+std::string Pem(X509* cert) {
+  bssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), cert);
+  const uint8_t* data;
+  size_t len;
+  BIO_mem_contents(bio.get(), &data, &len);
+  return {reinterpret_cast<const char*>(data), len};
+}
+
+}  // namespace
+
+TestChain MakeTestChain(const std::string& dir, const std::string& name) {
+  auto root_key = NewEcKey(), mid_key = NewEcKey(), leaf_key = NewEcKey();
+  auto root = Issue("imapfront test root", root_key.get(), nullptr, nullptr, true, 1);
+  auto mid =
+      Issue("imapfront test intermediate", mid_key.get(), root.get(), root_key.get(), true, 2);
+  auto leaf = Issue(name, leaf_key.get(), mid.get(), mid_key.get(), false, 3);
+  TestChain out;
+  out.chain_path = dir + "/" + name + ".chain.pem";
+  out.leaf_only_path = dir + "/" + name + ".leaf.pem";
+  out.key_path = dir + "/" + name + ".key";
+  out.root_path = dir + "/" + name + ".root.pem";
+  WriteFile(out.chain_path, Pem(leaf.get()) + Pem(mid.get()));
+  WriteFile(out.leaf_only_path, Pem(leaf.get()));
+  WriteFile(out.root_path, Pem(root.get()));
+  bssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), leaf_key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  const uint8_t* data;
+  size_t len;
+  BIO_mem_contents(bio.get(), &data, &len);
+  WriteFile(out.key_path, std::string(reinterpret_cast<const char*>(data), len));
+  return out;
+}
+
 }  // namespace imapfront::testing

@@ -22,6 +22,15 @@ std::string MakeTempDir();
 TestCert MakeTestCert(const std::string& dir, const std::string& stem,
                       const std::vector<std::string>& dns_names, bool rsa = false);
 
+// root CA -> intermediate CA -> leaf for |name|.
+struct TestChain {
+  std::string chain_path;      // leaf then intermediate
+  std::string leaf_only_path;  // the leaf alone (an incomplete chain)
+  std::string key_path;        // the leaf's key
+  std::string root_path;       // the root, for clients to trust
+};
+TestChain MakeTestChain(const std::string& dir, const std::string& name);
+
 void WriteFile(const std::string& path, const std::string& contents);
 std::string ReadFile(const std::string& path);
 
