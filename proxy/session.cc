@@ -128,7 +128,9 @@ void Session::PlainBytes(std::span<const uint8_t> bytes) {
         Close(CloseReason::kProtocolError, "Line too long");
         return;
       case imap::CommandStep::Kind::kLine:
-        if (step.command_end) AnswerBeforeTls(step);
+        // A command ends here, or a synchronizing literal (even {0}) waits
+        // for a "+" that imapfront will not send: answer it now.
+        if (step.command_end || (step.literal && !step.literal->non_sync)) AnswerBeforeTls(step);
         break;
     }
   }
@@ -140,7 +142,7 @@ void Session::AnswerBeforeTls(const imap::CommandStep& step) {
   const std::string tag = commands_->tag().empty() ? "*" : commands_->tag();
   const std::string& name = commands_->name();
   commands_->OnServerTagged(commands_->tag());  // answered here: nothing pending
-  if (step.disposition != imap::LineDisposition::kForward) {
+  if (step.literal || step.disposition != imap::LineDisposition::kForward) {
     WritePlain(tag + " BAD Literals are not accepted before STARTTLS\r\n");
   } else if (name == "CAPABILITY") {
     WritePlain("* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n" + tag +

@@ -1124,7 +1124,8 @@ TEST_CASE("STARTTLS: greeting, capabilities, nothing but CAPABILITY/NOOP/LOGOUT/
   got.clear();
   REQUIRE(
       s.SendAll("a CAPABILITY\r\nb NOOP\r\nc LOGIN user secret\r\nd SELECT INBOX\r\n"
-                "e AUTHENTICATE PLAIN\r\nf APPEND INBOX {5}\r\ng LOGOUT\r\n"));
+                "e AUTHENTICATE PLAIN\r\nf APPEND INBOX {5}\r\nh X {0}\r\n"
+                "i X {3+}\r\nabc\r\ng LOGOUT\r\n"));
   REQUIRE(ReadPlainUntil(s, &got, "g OK LOGOUT completed\r\n"));
   CHECK(got ==
         "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\na OK CAPABILITY completed\r\n"
@@ -1133,6 +1134,8 @@ TEST_CASE("STARTTLS: greeting, capabilities, nothing but CAPABILITY/NOOP/LOGOUT/
         "d BAD Only CAPABILITY, NOOP, LOGOUT and STARTTLS before STARTTLS\r\n"
         "e NO [PRIVACYREQUIRED] Use STARTTLS first\r\n"
         "f BAD Literals are not accepted before STARTTLS\r\n"
+        "h BAD Literals are not accepted before STARTTLS\r\n"
+        "i BAD Literals are not accepted before STARTTLS\r\n"
         "* BYE Logging out\r\ng OK LOGOUT completed\r\n");
   char buf[16];
   CHECK(s.ReadSome(buf, sizeof(buf), kWait) == 0);
