@@ -148,7 +148,9 @@ void CommandFramer::FinishSegment(CommandStep& step) {
       case Discard::kNo:
         break;
     }
-    if (name_ == "AUTHENTICATE" || name_ == "IDLE") {
+    // Without a tag no tagged answer can come: the server answers "* BAD"
+    // and the client does not wait either.
+    if (!tag_.empty() && (name_ == "AUTHENTICATE" || name_ == "IDLE")) {
       state_ = State::kBlocked;
       await_ = name_ == "IDLE" ? Await::kIdle : Await::kAuthenticate;
     }
@@ -198,6 +200,12 @@ void CommandFramer::FinishSegment(CommandStep& step) {
     return;
   }
   step.disposition = literal.non_sync ? LineDisposition::kForwardAsSync : LineDisposition::kForward;
+  if (tag_.empty() && !literal.non_sync) {
+    // An untagged command gets "* BAD", never a "+": no data will follow.
+    step.command_end = true;
+    line_mode_ = LineMode::kCommandStart;
+    return;
+  }
   state_ = State::kBlocked;
   await_ = literal.non_sync ? Await::kEmulatedLiteral : Await::kSyncLiteral;
 }

@@ -111,6 +111,7 @@ void Session::Start() {
 }
 
 void Session::WritePlain(std::string_view text) {
+  bytes_out_ += text.size();
   client_.out.Append({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
 }
 
@@ -140,8 +141,11 @@ void Session::PlainBytes(std::span<const uint8_t> bytes) {
 
 void Session::AnswerBeforeTls(const imap::CommandStep& step) {
   const std::string tag = commands_->tag().empty() ? "*" : commands_->tag();
-  const std::string& name = commands_->name();
-  commands_->OnServerTagged(commands_->tag());  // answered here: nothing pending
+  const std::string name = commands_->name();
+  ++commands_count_;
+  // Answered here: nothing is pending, so the next line starts afresh.
+  commands_.emplace(imap::CommandFramerOptions{
+      .max_line_bytes = runtime_->config->limits.max_line_bytes, .max_literal_bytes = 0});
   if (step.literal || step.disposition != imap::LineDisposition::kForward) {
     WritePlain(tag + " BAD Literals are not accepted before STARTTLS\r\n");
   } else if (name == "CAPABILITY") {
@@ -239,6 +243,8 @@ void Session::OnTimer(uv_timer_t* timer) {
   auto* self = static_cast<Session*>(timer->data);
   switch (self->phase_) {
     case Phase::kPlain:
+      self->Close(CloseReason::kHandshakeTimeout, "Autologout; no STARTTLS in time");
+      break;
     case Phase::kHandshake:
       self->Close(CloseReason::kHandshakeTimeout);
       break;

@@ -108,7 +108,12 @@ void Worker::OnAsync(uv_async_t* async) {
     }
   }
   for (const ListenSocket& s : added) {
-    if (self->stopping_) {
+    // A later reload may have removed it again before this ran.
+    bool wanted = false;
+    for (const ListenerConfig& l : self->runtime_->config->listeners) {
+      if (ListenerKey(l) == s.key) wanted = true;
+    }
+    if (self->stopping_ || !wanted) {
       close(s.fd);
     } else {
       self->AddListener(s, self->runtime_);
@@ -150,6 +155,15 @@ void Worker::OnConnection(uv_stream_t* server, int status) {
   if (!config) {
     runtime = listener->opened_with;
     config = runtime->config->FindListener(listener->name);
+  }
+  if (!config) {
+    // Cannot happen (a listener's own config names it); refuse rather than crash.
+    auto* tcp = new uv_tcp_t;
+    uv_tcp_init(&self->loop_, tcp);
+    uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp));
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    return;
   }
   auto* session = new Session(self, std::move(runtime), config);
   if (uv_accept(server, session->client_stream()) != 0) {

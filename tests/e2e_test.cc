@@ -870,7 +870,20 @@ TEST_CASE("TLS: ECDSA and RSA certificates side by side for the same names") {
     CHECK(rsa_only.PeerCommonName() == "dual.example");
     rsa_only.SendCloseNotify();
   }
-  QuietStats(proxy, 4);
+  // Clients that name ECDSA but cannot use this certificate get the RSA one:
+  // a TLS 1.2 client without ECDHE-ECDSA suites, a TLS 1.3 client whose only
+  // ECDSA scheme is for another curve.
+  TlsClient rsa_suites(setup.port, "dual.example", TLS1_2_VERSION);
+  rsa_suites.CipherList("ECDHE-RSA-AES128-GCM-SHA256");
+  REQUIRE(rsa_suites.Handshake());
+  CHECK(rsa_suites.PeerKeyType() == EVP_PKEY_RSA);
+  rsa_suites.SendCloseNotify();
+  TlsClient p384(setup.port, "dual.example", TLS1_3_VERSION);
+  p384.SignatureSchemes({SSL_SIGN_ECDSA_SECP384R1_SHA384, SSL_SIGN_RSA_PSS_RSAE_SHA256});
+  REQUIRE(p384.Handshake());
+  CHECK(p384.PeerKeyType() == EVP_PKEY_RSA);
+  p384.SendCloseNotify();
+  QuietStats(proxy, 6);
 }
 
 TEST_CASE("TLS: the certificate chain is served complete") {
@@ -1125,7 +1138,7 @@ TEST_CASE("STARTTLS: greeting, capabilities, nothing but CAPABILITY/NOOP/LOGOUT/
   REQUIRE(
       s.SendAll("a CAPABILITY\r\nb NOOP\r\nc LOGIN user secret\r\nd SELECT INBOX\r\n"
                 "e AUTHENTICATE PLAIN\r\nf APPEND INBOX {5}\r\nh X {0}\r\n"
-                "i X {3+}\r\nabc\r\ng LOGOUT\r\n"));
+                "i X {3+}\r\nabc\r\n IDLE\r\n AUTHENTICATE PLAIN\r\ng LOGOUT\r\n"));
   REQUIRE(ReadPlainUntil(s, &got, "g OK LOGOUT completed\r\n"));
   CHECK(got ==
         "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\na OK CAPABILITY completed\r\n"
@@ -1136,6 +1149,8 @@ TEST_CASE("STARTTLS: greeting, capabilities, nothing but CAPABILITY/NOOP/LOGOUT/
         "f BAD Literals are not accepted before STARTTLS\r\n"
         "h BAD Literals are not accepted before STARTTLS\r\n"
         "i BAD Literals are not accepted before STARTTLS\r\n"
+        "* BAD Only CAPABILITY, NOOP, LOGOUT and STARTTLS before STARTTLS\r\n"
+        "* NO [PRIVACYREQUIRED] Use STARTTLS first\r\n"
         "* BYE Logging out\r\ng OK LOGOUT completed\r\n");
   char buf[16];
   CHECK(s.ReadSome(buf, sizeof(buf), kWait) == 0);
@@ -1168,6 +1183,21 @@ TEST_CASE("STARTTLS: bytes pipelined after STARTTLS are discarded, never execute
   auto stats = QuietStats(proxy);
   CHECK(ClosedCount(stats, "logout") == 1);
   CHECK(stats["tls"]["handshakes"] == 1);
+}
+
+TEST_CASE("STARTTLS: no STARTTLS within handshake_timeout gets a BYE") {
+  ScriptedBackend backend(MiniImap);
+  TestSetup setup;
+  const uint16_t plain_port = FreePort();
+  auto config = WithStartTls(setup.Config({backend.port()}), plain_port);
+  config["limits"] = {{"handshake_timeout", 0.4}};
+  Proxy proxy(config);
+  Socket s = Socket::Connect(plain_port);
+  std::string got;
+  REQUIRE(ReadPlainUntil(s, &got, "Autologout; no STARTTLS in time\r\n"));
+  CHECK(got == kStartTlsGreeting + "* BYE Autologout; no STARTTLS in time\r\n");
+  auto stats = QuietStats(proxy);
+  CHECK(ClosedCount(stats, "handshake_timeout") == 1);
 }
 
 TEST_CASE("STARTTLS: over the cap, the greeting is a BYE") {

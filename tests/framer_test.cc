@@ -227,6 +227,15 @@ TEST_CASE("command framer: edge cases found in review") {
                             "server:tagged a", "data:hello", "line drop end literal(3):  {3}\r\n",
                             "line fwd start(b NOOP) end: b NOOP\r\n"});
   }
+  SUBCASE("a command without a tag waits for nothing") {
+    CommandRun run =
+        RunCommands({" IDLE\r\n AUTHENTICATE PLAIN\r\n APPEND x {3}\r\nb NOOP\r\n"}, {}, "");
+    CHECK(run.events ==
+          std::vector<std::string>{"line fwd start( IDLE) end:  IDLE\r\n",
+                                   "line fwd start( AUTHENTICATE) end:  AUTHENTICATE PLAIN\r\n",
+                                   "line fwd start( APPEND) end literal(3):  APPEND x {3}\r\n",
+                                   "line fwd start(b NOOP) end: b NOOP\r\n"});
+  }
   SUBCASE("a line ending inside a quoted string has no literal") {
     CommandRun run = RunCommands({"a SELECT \"{22+}\r\nb APPEND x {999999+}\r\n"},
                                  {.max_literal_bytes = 100}, "");

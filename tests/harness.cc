@@ -282,6 +282,14 @@ void TlsClient::Verify(const std::string& root_pem_path, const std::string& host
   X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl_.get()), host.c_str(), host.size());
 }
 
+void TlsClient::SignatureSchemes(const std::vector<uint16_t>& schemes) {
+  SSL_set_verify_algorithm_prefs(ssl_.get(), schemes.data(), schemes.size());
+}
+
+void TlsClient::CipherList(const char* list) {
+  SSL_set_strict_cipher_list(ssl_.get(), list);
+}
+
 std::string TlsClient::PeerCommonName() const {
   bssl::UniquePtr<X509> cert(SSL_get_peer_certificate(ssl_.get()));
   if (!cert) return "";

@@ -152,6 +152,9 @@ class TlsClient {
   int PeerKeyType() const;
   // Before Handshake: accept only RSA signatures from the server.
   void OnlyRsa();
+  // Before Handshake: offer only these signature schemes / TLS 1.2 suites.
+  void SignatureSchemes(const std::vector<uint16_t>& schemes);
+  void CipherList(const char* list);
   // Before Handshake: verify the server's chain up to |root_pem_path| and
   // its name.
   void Verify(const std::string& root_pem_path, const std::string& host);

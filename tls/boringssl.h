@@ -9,6 +9,8 @@
 #endif
 
 #include <openssl/bio.h>
+#include <openssl/ec.h>
+#include <openssl/ec_key.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>

@@ -1,6 +1,7 @@
 #include "tls/context.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace imapfront::tls {
 namespace {
@@ -90,59 +91,121 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
     // what the client can verify. Sessions start on the first context.
     SSL_CTX_set_app_data(ctx.get(), result.get());
     SSL_CTX_set_select_certificate_cb(ctx.get(), &ServerContext::OnClientHello);
-    const bool ecdsa = EVP_PKEY_id(key.get()) == EVP_PKEY_EC;
-    result->entries_.push_back(Entry{std::move(ctx), spec.names, ecdsa});
+    Entry entry{std::move(ctx), spec.names};
+    std::sort(entry.names.begin(), entry.names.end());
+    if (EVP_PKEY_id(key.get()) == EVP_PKEY_EC) {
+      entry.ecdsa = true;
+      switch (EC_GROUP_get_curve_name(EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(key.get())))) {
+        case NID_X9_62_prime256v1:
+          entry.group = SSL_CURVE_SECP256R1;
+          entry.scheme = SSL_SIGN_ECDSA_SECP256R1_SHA256;
+          break;
+        case NID_secp384r1:
+          entry.group = SSL_CURVE_SECP384R1;
+          entry.scheme = SSL_SIGN_ECDSA_SECP384R1_SHA384;
+          break;
+        case NID_secp521r1:
+          entry.group = SSL_CURVE_SECP521R1;
+          entry.scheme = SSL_SIGN_ECDSA_SECP521R1_SHA512;
+          break;
+        default:
+          break;
+      }
+    }
+    result->entries_.push_back(std::move(entry));
   }
   if (errors->size() != errors_before) return nullptr;
   return result;
 }
 
-SSL_CTX* ServerContext::ContextForName(std::string_view server_name, bool client_ecdsa) const {
+bool ServerContext::CanUse(const Entry& e, const ClientAbilities& client) {
+  if (!e.ecdsa) return true;  // RSA: every client can verify it
+  auto has = [](const std::vector<uint16_t>& list, uint16_t v) {
+    return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
+  };
+  if (client.tls13) return has(client.signature_schemes, e.scheme);
+  // TLS 1.2: an ECDHE-ECDSA suite, the key's curve, and an ECDSA scheme.
+  bool any_ecdsa_scheme = client.signature_schemes.empty();
+  for (uint16_t s : client.signature_schemes) {
+    if ((s & 0xff) == 0x03) any_ecdsa_scheme = true;  // 0x0203..0x0603: ECDSA
+  }
+  return client.ecdsa_suite && has(client.groups, e.group) && any_ecdsa_scheme;
+}
+
+SSL_CTX* ServerContext::ContextForName(std::string_view server_name,
+                                       const ClientAbilities& client) const {
   auto matches = [&](const Entry& e, bool wildcard) {
     for (const std::string& n : e.names) {
       if (n.starts_with("*.") == wildcard && NameMatches(n, server_name)) return true;
     }
     return false;
   };
-  std::vector<const Entry*> candidates;
-  for (bool wildcard : {false, true}) {
-    if (server_name.empty() || !candidates.empty()) break;
-    for (const Entry& e : entries_) {
-      if (matches(e, wildcard)) candidates.push_back(&e);
+  const Entry* first_match = nullptr;
+  // ECDSA where the client can use it (smaller, faster), else any it can use.
+  auto pick = [&](auto&& in_level) -> SSL_CTX* {
+    for (bool ecdsa_only : {true, false}) {
+      for (const Entry& e : entries_) {
+        if (!in_level(e)) continue;
+        if (!first_match) first_match = &e;
+        if ((!ecdsa_only || e.ecdsa) && CanUse(e, client)) return e.ctx.get();
+      }
     }
+    return nullptr;
+  };
+  if (!server_name.empty()) {
+    if (SSL_CTX* c = pick([&](const Entry& e) { return matches(e, false); })) return c;
+    if (SSL_CTX* c = pick([&](const Entry& e) { return matches(e, true); })) return c;
   }
-  if (candidates.empty()) {
-    for (const Entry& e : entries_) {
-      if (e.names == entries_.front().names) candidates.push_back(&e);
-    }
+  if (SSL_CTX* c = pick([&](const Entry& e) { return e.names == entries_.front().names; })) {
+    return c;
   }
-  for (const Entry* e : candidates) {
-    if (e->ecdsa == client_ecdsa) return e->ctx.get();
-  }
-  return candidates.front()->ctx.get();
+  return first_match ? first_match->ctx.get() : entries_.front().ctx.get();
 }
+
+namespace {
+
+// A ClientHello extension as a list of 16-bit values after a length prefix
+// of |prefix| bytes.
+std::vector<uint16_t> U16List(const SSL_CLIENT_HELLO* hello, uint16_t type, size_t prefix,
+                              bool* present) {
+  const uint8_t* ext = nullptr;
+  size_t len = 0;
+  std::vector<uint16_t> out;
+  *present = SSL_early_callback_ctx_extension_get(hello, type, &ext, &len) && len >= prefix;
+  if (!*present) return out;
+  for (size_t i = prefix; i + 1 < len; i += 2) {
+    out.push_back(static_cast<uint16_t>(ext[i] << 8 | ext[i + 1]));
+  }
+  return out;
+}
+
+}  // namespace
 
 ssl_select_cert_result_t ServerContext::OnClientHello(const SSL_CLIENT_HELLO* hello) {
   SSL* ssl = hello->ssl;
   const auto* self = static_cast<const ServerContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
-  // signature_algorithms: a 2-byte length, then 2-byte scheme codes.
-  bool ecdsa = false;
-  const uint8_t* ext = nullptr;
-  size_t ext_len = 0;
-  if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_signature_algorithms, &ext,
-                                           &ext_len) &&
-      ext_len >= 2) {
-    for (size_t i = 2; i + 1 < ext_len; i += 2) {
-      const uint16_t scheme = static_cast<uint16_t>(ext[i] << 8 | ext[i + 1]);
-      if (scheme == SSL_SIGN_ECDSA_SECP256R1_SHA256 || scheme == SSL_SIGN_ECDSA_SECP384R1_SHA384 ||
-          scheme == SSL_SIGN_ECDSA_SECP521R1_SHA512 || scheme == SSL_SIGN_ECDSA_SHA1) {
-        ecdsa = true;
-      }
-    }
+  ClientAbilities client;
+  bool present = false;
+  const std::vector<uint16_t> versions =
+      U16List(hello, TLSEXT_TYPE_supported_versions, 1, &present);
+  client.tls13 = std::find(versions.begin(), versions.end(), TLS1_3_VERSION) != versions.end() &&
+                 SSL_get_min_proto_version(ssl) <= TLS1_3_VERSION;
+  client.signature_schemes = U16List(hello, TLSEXT_TYPE_signature_algorithms, 2, &present);
+  if (present && client.signature_schemes.empty()) client.signature_schemes.push_back(0);
+  client.groups = U16List(hello, TLSEXT_TYPE_supported_groups, 2, &present);
+  if (present && client.groups.empty()) client.groups.push_back(0);
+  client.ecdsa_suite = false;
+  for (size_t i = 0; i + 1 < hello->cipher_suites_len; i += 2) {
+    const uint16_t suite =
+        static_cast<uint16_t>(hello->cipher_suites[i] << 8 | hello->cipher_suites[i + 1]);
+    // ECDHE-ECDSA with AES-GCM or ChaCha20 (the suites this server offers).
+    if (suite == 0xC02B || suite == 0xC02C || suite == 0xCCA9) client.ecdsa_suite = true;
   }
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  SSL_CTX* chosen = self->ContextForName(name ? name : "", ecdsa);
-  if (chosen != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, chosen);
+  SSL_CTX* chosen = self->ContextForName(name ? name : "", client);
+  if (chosen != SSL_get_SSL_CTX(ssl) && !SSL_set_SSL_CTX(ssl, chosen)) {
+    return ssl_select_cert_error;
+  }
   return ssl_select_cert_success;
 }
 

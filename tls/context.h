@@ -21,6 +21,14 @@ struct ServerOptions {
   std::vector<CertificateSpec> certificates;  // the first one is the default
 };
 
+// What a ClientHello says the client can verify.
+struct ClientAbilities {
+  bool tls13 = true;
+  std::vector<uint16_t> signature_schemes;  // empty: unknown
+  std::vector<uint16_t> groups;             // empty: unknown
+  bool ecdsa_suite = true;                  // TLS 1.2: offers an ECDHE-ECDSA suite
+};
+
 class ServerContext {
  public:
   // Builds the contexts, loading every certificate and key. On failure
@@ -35,17 +43,22 @@ class ServerContext {
 
   // The certificate context serving |server_name|: exact name first, then
   // the wildcard one level up, else the default (the first certificate and
-  // any other with the same names). Among certificates for the same names
-  // (an ECDSA and an RSA one, side by side), the ECDSA one goes to clients
-  // that can verify ECDSA signatures.
-  SSL_CTX* ContextForName(std::string_view server_name, bool client_ecdsa = true) const;
+  // any other with the same names). At each level a certificate the client
+  // can use wins (an ECDSA and an RSA one side by side: ECDSA for clients
+  // that can verify it on its curve, RSA otherwise); a level where none fits
+  // yields to the next; failing all, the first match.
+  SSL_CTX* ContextForName(std::string_view server_name,
+                          const ClientAbilities& client = ClientAbilities()) const;
 
  private:
   struct Entry {
     bssl::UniquePtr<SSL_CTX> ctx;
-    std::vector<std::string> names;
+    std::vector<std::string> names;  // sorted
     bool ecdsa = false;
+    uint16_t group = 0;   // TLS group of an ECDSA key's curve
+    uint16_t scheme = 0;  // TLS 1.3 signature scheme for that curve
   };
+  static bool CanUse(const Entry& e, const ClientAbilities& client);
   static ssl_select_cert_result_t OnClientHello(const SSL_CLIENT_HELLO* hello);
 
   std::vector<Entry> entries_;
