@@ -8,6 +8,15 @@ std::string_view StripLineEnding(std::string_view line) {
   return line;
 }
 
+std::string ToSyncLiteral(std::string_view line) {
+  std::string_view content = StripLineEnding(line);
+  if (!content.ends_with("+}")) return std::string(line);
+  std::string sync(content.substr(0, content.size() - 2));
+  sync += '}';
+  sync += line.substr(content.size());
+  return sync;
+}
+
 std::optional<LiteralHeader> ParseLiteralHeader(std::string_view line) {
   if (!line.ends_with('}')) return std::nullopt;
   size_t end = line.size() - 1;  // at '}'

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace imapfront::imap {
@@ -22,6 +23,10 @@ struct LiteralHeader {
 // |line| without its line ending. Sizes beyond 19 digits are not literals
 // (no IMAP peer sends them; the line then fails as a command at the server).
 std::optional<LiteralHeader> ParseLiteralHeader(std::string_view line);
+
+// |line| (a whole line ending in "{n+}" and its CRLF) with the literal made
+// synchronizing: "{n}", for a server without LITERAL+.
+std::string ToSyncLiteral(std::string_view line);
 
 // |line| with its CR LF (or bare LF) removed.
 std::string_view StripLineEnding(std::string_view line);

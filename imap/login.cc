@@ -70,6 +70,23 @@ std::optional<LoginUser> ParseLoginUser(std::string_view line) {
   return result;
 }
 
+std::optional<AuthenticatePlain> ParseAuthenticatePlain(std::string_view line) {
+  std::string_view rest = SkipToken(SkipToken(line));  // past tag and AUTHENTICATE
+  std::string_view mechanism = rest.substr(0, rest.find(' '));
+  constexpr std::string_view kPlain = "PLAIN";
+  if (mechanism.size() != kPlain.size()) return std::nullopt;
+  for (size_t i = 0; i < kPlain.size(); ++i) {
+    if ((mechanism[i] & ~0x20) != kPlain[i]) return std::nullopt;
+  }
+  AuthenticatePlain result;
+  if (mechanism.size() == rest.size()) {
+    result.response_follows = true;
+  } else if (auto user = PlainAuthcid(rest.substr(mechanism.size() + 1))) {
+    result.user = *user;
+  }
+  return result;
+}
+
 std::optional<std::string> PlainAuthcid(std::string_view response) {
   auto decoded = Base64Decode(response);
   if (!decoded) return std::nullopt;

@@ -17,6 +17,15 @@ struct LoginUser {
 // |line|: "tag LOGIN user password" without its CRLF.
 std::optional<LoginUser> ParseLoginUser(std::string_view line);
 
+struct AuthenticatePlain {
+  std::string user;               // from the initial response (SASL-IR), if any
+  bool response_follows = false;  // no initial response: the next line has it
+};
+
+// |line|: "tag AUTHENTICATE mechanism [initial-response]" without its CRLF.
+// Null unless the mechanism is PLAIN.
+std::optional<AuthenticatePlain> ParseAuthenticatePlain(std::string_view line);
+
 // |response|: a base64 SASL PLAIN response ("authzid NUL authcid NUL
 // password"); returns the authentication identity.
 std::optional<std::string> PlainAuthcid(std::string_view response);

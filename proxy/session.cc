@@ -443,12 +443,8 @@ void Session::HandleClientLine(const imap::CommandStep& step) {
       ForwardToBackend(step.bytes);
       return;
     case imap::LineDisposition::kForwardAsSync: {
-      // "... {n+}\r\n" -> "... {n}\r\n" for a backend without LITERAL+.
-      std::string_view line(reinterpret_cast<const char*>(step.bytes.data()), step.bytes.size());
-      std::string_view content = imap::StripLineEnding(line);
-      std::string sync(content.substr(0, content.size() - 2));
-      sync += '}';
-      sync += line.substr(content.size());
+      const std::string sync = imap::ToSyncLiteral(
+          {reinterpret_cast<const char*>(step.bytes.data()), step.bytes.size()});
       ForwardToBackend({reinterpret_cast<const uint8_t*>(sync.data()), sync.size()});
       return;
     }
@@ -487,17 +483,9 @@ void Session::NoteUser(const imap::CommandStep& step) {
       if (login->in_literal) user_next_ = UserSource::kLoginLiteral;
     }
   } else if (name == "AUTHENTICATE") {
-    // "tag AUTHENTICATE mechanism [initial-response]"
-    std::string_view rest = line.substr(std::min(line.size(), commands_->tag().size() + 14));
-    std::string_view mechanism = rest.substr(0, rest.find(' '));
-    const bool plain = mechanism.size() == 5 && (mechanism[0] | 0x20) == 'p' &&
-                       (mechanism[1] | 0x20) == 'l' && (mechanism[2] | 0x20) == 'a' &&
-                       (mechanism[3] | 0x20) == 'i' && (mechanism[4] | 0x20) == 'n';
-    if (!plain) return;
-    if (mechanism.size() < rest.size()) {
-      if (auto user = imap::PlainAuthcid(rest.substr(mechanism.size() + 1))) user_ = *user;
-    } else {
-      user_next_ = UserSource::kPlainResponse;
+    if (auto plain = imap::ParseAuthenticatePlain(line)) {
+      if (!plain->user.empty()) user_ = plain->user;
+      if (plain->response_follows) user_next_ = UserSource::kPlainResponse;
     }
   }
 }

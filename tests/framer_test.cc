@@ -377,6 +377,13 @@ TEST_CASE("login user names: atom, quoted, literal, AUTHENTICATE PLAIN") {
   CHECK(PlainAuthcid("YWRtaW4AYm9iAGh1bnRlcjI=") == "bob");  // admin\0bob\0hunter2
   CHECK_FALSE(PlainAuthcid("not base64!"));
   CHECK_FALSE(PlainAuthcid("Ym9i"));  // no NULs
+  CHECK(ParseAuthenticatePlain("a AUTHENTICATE plain AGJvYgBodW50ZXIy")->user == "bob");
+  CHECK(ParseAuthenticatePlain("a AUTHENTICATE PLAIN")->response_follows);
+  CHECK_FALSE(ParseAuthenticatePlain("a AUTHENTICATE PLAIN")->user.size());
+  CHECK_FALSE(ParseAuthenticatePlain("a AUTHENTICATE XOAUTH2 abc"));
+  CHECK_FALSE(ParseAuthenticatePlain("a AUTHENTICATE PLAINX"));
+  CHECK(ToSyncLiteral("a APPEND x {12+}\r\n") == "a APPEND x {12}\r\n");
+  CHECK(ToSyncLiteral(" (\\Seen) ~{3+}\n") == " (\\Seen) ~{3}\n");
 }
 
 }  // namespace
