@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers to run a private, throw-away Dovecot as a plaintext IMAP backend.
-# Sourced by deploy/quickstart.sh and tests/dovecot_e2e.sh; changes no shell
+# Sourced by deploy/quickstart.sh and tests/e2e/dovecot_e2e.sh; changes no shell
 # options. Everything Dovecot writes lives under one state directory:
 #
 #   STATE/dovecot/dovecot.conf   config (nothing from /etc/dovecot is read)

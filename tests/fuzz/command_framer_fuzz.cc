@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "tests/framer_driver.h"
+#include "tests/support/framer_driver.h"
 
 using namespace imapfront::imap;
 using namespace imapfront::imap::testing;

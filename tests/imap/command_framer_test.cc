@@ -1,25 +1,21 @@
-// The framers: one transcript with every construct, fed whole, cut at every
-// position, one byte at a time, and in seeded random cuts; the events must
-// not change.
+// The command framer: one transcript with every construct, fed whole, cut at
+// every position, one byte at a time and in seeded random cuts; the events
+// must not change.
 #include <doctest/doctest.h>
 
 #include <random>
 #include <string>
 #include <vector>
 
-#include "imap/capabilities.h"
 #include "imap/command_framer.h"
 #include "imap/literal.h"
-#include "imap/login.h"
-#include "imap/response_framer.h"
-#include "tests/framer_driver.h"
+#include "tests/support/framer_driver.h"
 
 namespace imapfront::imap {
 namespace {
 
 using namespace testing;
 
-// ---- command framer ---------------------------------------------------------
 
 const std::string kLiteral1 =
     "Subject: x\r\n\r\na9 LOGOUT\r\n* OK fake\r\n";  // looks like commands
@@ -245,145 +241,6 @@ TEST_CASE("command framer: edge cases found in review") {
     run = RunCommands({"a LOGIN \"x\\\"\" {3}\r\n"}, {}, "");
     CHECK(run.events[0].find("literal(3)") != std::string::npos);  // escaped quote inside
   }
-}
-
-TEST_CASE("literal headers") {
-  CHECK(ParseLiteralHeader("a APPEND INBOX {12}") == LiteralHeader{12, false, false, 4});
-  CHECK(ParseLiteralHeader("a APPEND INBOX {12+}") == LiteralHeader{12, true, false, 5});
-  CHECK(ParseLiteralHeader("a APPEND INBOX ~{0}") == LiteralHeader{0, false, true, 4});
-  CHECK_FALSE(ParseLiteralHeader("a LOGIN \"{5}\""));
-  CHECK_FALSE(ParseLiteralHeader("a X {}"));
-  CHECK_FALSE(ParseLiteralHeader("a X {+}"));
-  CHECK_FALSE(ParseLiteralHeader("a X {12345678901234567890}"));
-  CHECK_FALSE(ParseLiteralHeader("a X 5}"));
-}
-
-// ---- response framer --------------------------------------------------------
-
-const std::string kBody = "Subject: x\r\n\r\na2 OK fake\r\n* BYE fake\r\n+ fake\r\n{5}\r\n";
-const std::string kServerTranscript =
-    "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED COMPRESS=DEFLATE LITERAL+] ready\r\n"
-    "* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN\r\n"
-    "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
-    "* 1 FETCH (BODY[] {" +
-    std::to_string(kBody.size()) + "}\r\n" + kBody +
-    " UID 7)\r\n"
-    "* 2 FETCH (BINARY[] ~{5}\r\n" +
-    std::string("\0\r\n\x01\x02", 5) +
-    ")\r\n"
-    "+ Ready for literal\r\n"
-    "* LIST () \"/\" \"x}\"\r\n"
-    "* 3 FETCH (BODY[] {0}\r\n)\r\n"
-    "a2 NO [TRYCREATE] no such mailbox\r\n"
-    "* BYE bye\r\n";
-
-TEST_CASE("response framer: the transcript's events") {
-  std::string passed;
-  auto events = RunResponses({kServerTranscript}, 1024, &passed);
-  CHECK(passed == kServerTranscript);  // nothing lost, nothing added
-  const std::vector<std::string> expected = {
-      "line status  OK: * OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED COMPRESS=DEFLATE "
-      "LITERAL+] ready\r\n",
-      "end",
-      "line capability  : * CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN\r\n",
-      "end",
-      "line tagged a1 OK: a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n",
-      "end",
-      "bytes:* 1 FETCH (BODY[] {" + std::to_string(kBody.size()) + "}\r\n" + kBody + " UID 7)\r\n",
-      "end",
-      "bytes:* 2 FETCH (BINARY[] ~{5}\r\n" + std::string("\0\r\n\x01\x02", 5) + ")\r\n",
-      "end",
-      "line cont  : + Ready for literal\r\n",
-      "end",
-      "bytes:* LIST () \"/\" \"x}\"\r\n",
-      "end",
-      "bytes:* 3 FETCH (BODY[] {0}\r\n)\r\n",
-      "end",
-      "line tagged a2 NO: a2 NO [TRYCREATE] no such mailbox\r\n",
-      "end",
-      "line status  BYE: * BYE bye\r\n",
-      "end",
-  };
-  CHECK(events == expected);
-}
-
-TEST_CASE("response framer: every cut gives the same events") {
-  const auto reference = RunResponses({kServerTranscript}, 1024, nullptr);
-  for (const auto& cuts : CutSets(kServerTranscript.size())) {
-    std::string passed;
-    REQUIRE(RunResponses(Split(kServerTranscript, cuts), 1024, &passed) == reference);
-    REQUIRE(passed == kServerTranscript);
-  }
-}
-
-TEST_CASE("response framer: a long tag is still a tagged response") {
-  const std::string tag(300, 't');
-  const std::string line = tag + " NO [OVERQUOTA] full\r\n";
-  for (const auto& cuts : CutSets(line.size())) {
-    auto events = RunResponses(Split(line, cuts), 1024, nullptr);
-    REQUIRE(events.size() == 2);
-    REQUIRE(events[0] == "line tagged " + tag + " NO: " + line);
-  }
-}
-
-TEST_CASE("response framer: a status line over the hold limit is passed on, its end still told") {
-  const std::string line = "a1 OK " + std::string(200, 'x') + "\r\n";
-  for (const auto& cuts : CutSets(line.size())) {
-    std::string passed;
-    auto events = RunResponses(Split(line, cuts), 64, &passed);
-    REQUIRE(passed == line);
-    REQUIRE(events.size() == 3);
-    CHECK(events[1] == "line tagged a1  passed-on: ");
-  }
-}
-
-// ---- capabilities -----------------------------------------------------------
-
-TEST_CASE("capability lists lose STARTTLS, LOGINDISABLED, COMPRESS=*; the rest is byte-exact") {
-  const CapabilityEdit strip;
-  CHECK(RewriteCapabilities("* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN LOGINDISABLED\r\n", true,
-                            strip) == "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n");
-  CHECK(
-      RewriteCapabilities("* OK [CAPABILITY IMAP4rev1 starttls COMPRESS=DEFLATE IDLE] Hi there\r\n",
-                          false, strip) == "* OK [CAPABILITY IMAP4rev1 IDLE] Hi there\r\n");
-  CHECK(RewriteCapabilities("a1 OK [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE] Logged in\r\n", false,
-                            strip) == "a1 OK [CAPABILITY IMAP4rev1] Logged in\r\n");
-  CHECK_FALSE(RewriteCapabilities("* CAPABILITY IMAP4rev1 IDLE\r\n", true, strip));
-  CHECK_FALSE(RewriteCapabilities("a1 OK [READ-WRITE] STARTTLS done\r\n", false, strip));
-  CHECK_FALSE(RewriteCapabilities("* OK STARTTLS is great\r\n", false, strip));
-  const CapabilityEdit plus{.add_literal_plus = true};
-  CHECK(RewriteCapabilities("* CAPABILITY IMAP4rev1 LITERAL- IDLE\r\n", true, plus) ==
-        "* CAPABILITY IMAP4rev1 IDLE LITERAL+\r\n");
-  CHECK_FALSE(RewriteCapabilities("* CAPABILITY IMAP4rev1 LITERAL+\r\n", true, plus));
-  CHECK(RewriteCapabilities("* OK [CAPABILITY IMAP4rev1] ready\r\n", false, plus) ==
-        "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n");
-}
-
-}  // namespace
-}  // namespace imapfront::imap
-
-namespace imapfront::imap {
-namespace {
-
-TEST_CASE("login user names: atom, quoted, literal, AUTHENTICATE PLAIN") {
-  CHECK(ParseLoginUser("a LOGIN alice secret")->user == "alice");
-  CHECK(ParseLoginUser("a LOGIN \"al \\\"ice\" secret")->user == "al \"ice");
-  auto literal = ParseLoginUser("a LOGIN {5}");
-  REQUIRE(literal);
-  CHECK(literal->in_literal);
-  CHECK(ParseLoginUser("a LOGIN {5+}")->in_literal);
-  CHECK_FALSE(ParseLoginUser("a LOGIN"));
-  CHECK(PlainAuthcid("AGJvYgBodW50ZXIy") == "bob");          // \0bob\0hunter2
-  CHECK(PlainAuthcid("YWRtaW4AYm9iAGh1bnRlcjI=") == "bob");  // admin\0bob\0hunter2
-  CHECK_FALSE(PlainAuthcid("not base64!"));
-  CHECK_FALSE(PlainAuthcid("Ym9i"));  // no NULs
-  CHECK(ParseAuthenticatePlain("a AUTHENTICATE plain AGJvYgBodW50ZXIy")->user == "bob");
-  CHECK(ParseAuthenticatePlain("a AUTHENTICATE PLAIN")->response_follows);
-  CHECK_FALSE(ParseAuthenticatePlain("a AUTHENTICATE PLAIN")->user.size());
-  CHECK_FALSE(ParseAuthenticatePlain("a AUTHENTICATE XOAUTH2 abc"));
-  CHECK_FALSE(ParseAuthenticatePlain("a AUTHENTICATE PLAINX"));
-  CHECK(ToSyncLiteral("a APPEND x {12+}\r\n") == "a APPEND x {12}\r\n");
-  CHECK(ToSyncLiteral(" (\\Seen) ~{3+}\n") == " (\\Seen) ~{3}\n");
 }
 
 }  // namespace

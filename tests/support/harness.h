@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/test_certs.h"
+#include "tests/support/test_certs.h"
 
 namespace imapfront::testing {
 

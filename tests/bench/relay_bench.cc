@@ -20,7 +20,7 @@
 #include <map>
 #include <sstream>
 
-#include "tests/harness.h"
+#include "tests/support/harness.h"
 
 namespace imapfront::testing {
 namespace {

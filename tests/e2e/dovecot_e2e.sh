@@ -10,7 +10,7 @@
 set -euo pipefail
 
 SKIP=77
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=deploy/lib-dovecot.sh
 source "$REPO_ROOT/deploy/lib-dovecot.sh"
 DOVECOT_FOREGROUND=1 # our child, so a harness killing our process tree kills it too

@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "tests/test_certs.h"
+#include "tests/support/test_certs.h"
 #include "tls/context.h"
 #include "tls/endpoint.h"
 

@@ -14,7 +14,7 @@
 #include <sstream>
 #include <string>
 
-#include "tests/harness.h"
+#include "tests/support/harness.h"
 
 namespace imapfront::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/test_certs.h"
+#include "tests/support/test_certs.h"
 
 #include <openssl/base.h>
 #ifndef OPENSSL_IS_BORINGSSL

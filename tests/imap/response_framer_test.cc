@@ -1,0 +1,96 @@
+// The response framer: one server transcript, every cut, every byte passed
+// exactly once.
+#include <doctest/doctest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "imap/response_framer.h"
+#include "tests/support/framer_driver.h"
+
+namespace imapfront::imap {
+namespace {
+
+using namespace testing;
+
+
+const std::string kBody = "Subject: x\r\n\r\na2 OK fake\r\n* BYE fake\r\n+ fake\r\n{5}\r\n";
+const std::string kServerTranscript =
+    "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED COMPRESS=DEFLATE LITERAL+] ready\r\n"
+    "* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN\r\n"
+    "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+    "* 1 FETCH (BODY[] {" +
+    std::to_string(kBody.size()) + "}\r\n" + kBody +
+    " UID 7)\r\n"
+    "* 2 FETCH (BINARY[] ~{5}\r\n" +
+    std::string("\0\r\n\x01\x02", 5) +
+    ")\r\n"
+    "+ Ready for literal\r\n"
+    "* LIST () \"/\" \"x}\"\r\n"
+    "* 3 FETCH (BODY[] {0}\r\n)\r\n"
+    "a2 NO [TRYCREATE] no such mailbox\r\n"
+    "* BYE bye\r\n";
+
+TEST_CASE("response framer: the transcript's events") {
+  std::string passed;
+  auto events = RunResponses({kServerTranscript}, 1024, &passed);
+  CHECK(passed == kServerTranscript);  // nothing lost, nothing added
+  const std::vector<std::string> expected = {
+      "line status  OK: * OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED COMPRESS=DEFLATE "
+      "LITERAL+] ready\r\n",
+      "end",
+      "line capability  : * CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN\r\n",
+      "end",
+      "line tagged a1 OK: a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n",
+      "end",
+      "bytes:* 1 FETCH (BODY[] {" + std::to_string(kBody.size()) + "}\r\n" + kBody + " UID 7)\r\n",
+      "end",
+      "bytes:* 2 FETCH (BINARY[] ~{5}\r\n" + std::string("\0\r\n\x01\x02", 5) + ")\r\n",
+      "end",
+      "line cont  : + Ready for literal\r\n",
+      "end",
+      "bytes:* LIST () \"/\" \"x}\"\r\n",
+      "end",
+      "bytes:* 3 FETCH (BODY[] {0}\r\n)\r\n",
+      "end",
+      "line tagged a2 NO: a2 NO [TRYCREATE] no such mailbox\r\n",
+      "end",
+      "line status  BYE: * BYE bye\r\n",
+      "end",
+  };
+  CHECK(events == expected);
+}
+
+TEST_CASE("response framer: every cut gives the same events") {
+  const auto reference = RunResponses({kServerTranscript}, 1024, nullptr);
+  for (const auto& cuts : CutSets(kServerTranscript.size())) {
+    std::string passed;
+    REQUIRE(RunResponses(Split(kServerTranscript, cuts), 1024, &passed) == reference);
+    REQUIRE(passed == kServerTranscript);
+  }
+}
+
+TEST_CASE("response framer: a long tag is still a tagged response") {
+  const std::string tag(300, 't');
+  const std::string line = tag + " NO [OVERQUOTA] full\r\n";
+  for (const auto& cuts : CutSets(line.size())) {
+    auto events = RunResponses(Split(line, cuts), 1024, nullptr);
+    REQUIRE(events.size() == 2);
+    REQUIRE(events[0] == "line tagged " + tag + " NO: " + line);
+  }
+}
+
+TEST_CASE("response framer: a status line over the hold limit is passed on, its end still told") {
+  const std::string line = "a1 OK " + std::string(200, 'x') + "\r\n";
+  for (const auto& cuts : CutSets(line.size())) {
+    std::string passed;
+    auto events = RunResponses(Split(line, cuts), 64, &passed);
+    REQUIRE(passed == line);
+    REQUIRE(events.size() == 3);
+    CHECK(events[1] == "line tagged a1  passed-on: ");
+  }
+}
+
+}  // namespace
+}  // namespace imapfront::imap
