@@ -1,18 +1,12 @@
 #include "imap/capabilities.h"
 
+#include "imap/bytes.h"
+
 namespace imapfront::imap {
 namespace {
 
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
-  }
-  return true;
-}
-
 bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && EqualsNoCase(s.substr(0, prefix.size()), prefix);
+  return s.size() >= prefix.size() && EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
 }
 
 // Where the list is in |line|: [begin, end) of the atoms.
@@ -61,10 +55,10 @@ std::optional<std::string> RewriteCapabilities(std::string_view line, bool capab
     atoms.remove_prefix(space == std::string_view::npos ? atoms.size() : space + 1);
     if (atom.empty()) continue;
     bool drop = edit.strip_transport &&
-                (EqualsNoCase(atom, "STARTTLS") || EqualsNoCase(atom, "LOGINDISABLED") ||
+                (EqualsIgnoreCase(atom, "STARTTLS") || EqualsIgnoreCase(atom, "LOGINDISABLED") ||
                  StartsWithNoCase(atom, "COMPRESS="));
-    if (edit.add_literal_plus && EqualsNoCase(atom, "LITERAL-")) drop = true;
-    if (EqualsNoCase(atom, "LITERAL+")) has_literal_plus = true;
+    if (edit.add_literal_plus && EqualsIgnoreCase(atom, "LITERAL-")) drop = true;
+    if (EqualsIgnoreCase(atom, "LITERAL+")) has_literal_plus = true;
     if (drop) {
       changed = true;
       continue;

@@ -4,12 +4,10 @@
 #include <cstring>
 #include <functional>
 
+#include "imap/bytes.h"
+
 namespace imapfront::imap {
 namespace {
-
-std::string_view AsText(std::span<const uint8_t> bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
 
 uint64_t TagHash(std::string_view tag) {
   return std::hash<std::string_view>{}(tag);
@@ -120,8 +118,8 @@ CommandStep CommandFramer::FinishLine(std::span<const uint8_t> line, size_t cons
 void CommandFramer::StartCommand(std::string_view content) {
   tag_ = NextToken(&content);
   std::string_view name = NextToken(&content);
-  name_.assign(name.substr(0, std::min<size_t>(name.size(), 32)));
-  for (char& c : name_) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+  name_ = AsciiUpper(name.substr(0, std::min<size_t>(name.size(), 32)));
+  verb_ = VerbOf(name_);
   if (!tag_.empty()) {
     if (in_flight_.size() == kMaxInFlight) in_flight_.erase(in_flight_.begin());
     in_flight_.push_back(TagHash(tag_));
@@ -150,9 +148,9 @@ void CommandFramer::FinishSegment(CommandStep& step) {
     }
     // Without a tag no tagged answer can come: the server answers "* BAD"
     // and the client does not wait either.
-    if (!tag_.empty() && (name_ == "AUTHENTICATE" || name_ == "IDLE")) {
+    if (!tag_.empty() && (verb_ == Verb::kAuthenticate || verb_ == Verb::kIdle)) {
       state_ = State::kBlocked;
-      await_ = name_ == "IDLE" ? Await::kIdle : Await::kAuthenticate;
+      await_ = verb_ == Verb::kIdle ? Await::kIdle : Await::kAuthenticate;
     }
     return;
   }
@@ -277,6 +275,15 @@ bool CommandFramer::PopTag(std::string_view tag) {
   if (it == in_flight_.end()) return false;
   in_flight_.erase(it);
   return std::find(in_flight_.begin(), in_flight_.end(), hash) == in_flight_.end();
+}
+
+bool CommandFramer::AtCommandBoundary() const {
+  // A command being discarded sent nothing, or was ended by the server's
+  // refusal.
+  if (discard_ != Discard::kNo) return true;
+  if (idling_ || line_mode_ != LineMode::kCommandStart) return false;
+  if (state_ == State::kLiteral) return false;
+  return state_ != State::kBlocked;
 }
 
 bool CommandFramer::CommandInProgress() const {

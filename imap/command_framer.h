@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "imap/literal.h"
+#include "imap/verb.h"
 
 namespace imapfront::imap {
 
@@ -86,12 +87,19 @@ class CommandFramer {
   void AnsweredLocally() { PopTag(tag_); }
 
   bool blocked() const { return state_ == State::kBlocked; }
+  // Everything the owner has sent the server so far ends with a whole
+  // command: no line or literal of a command is half sent, no AUTHENTICATE
+  // exchange or IDLE is open. A partial line the framer still holds has not
+  // been sent, so it does not count. Bytes of another origin (imapfront's
+  // own commands) may go to the server exactly here.
+  bool AtCommandBoundary() const;
   // A command has begun and its tagged answer has not come yet. An IDLE the
   // server has accepted does not count until the client ends it.
   bool CommandInProgress() const;
   // The current (or last) command's tag and upper-cased name.
   const std::string& tag() const { return tag_; }
   const std::string& name() const { return name_; }
+  Verb verb() const { return verb_; }
 
  private:
   enum class State { kLine, kLiteral, kBlocked };
@@ -119,6 +127,7 @@ class CommandFramer {
   std::string line_;  // a line straddling feeds
   std::string tag_;
   std::string name_;
+  Verb verb_ = Verb::kOther;
   // Hashes of the tags awaiting their tagged answer, oldest first; bounded,
   // since a server may answer some (invalid) tags untagged.
   std::vector<uint64_t> in_flight_;

@@ -3,14 +3,14 @@
 #include <cstring>
 #include <string_view>
 
+#include "imap/bytes.h"
+
 namespace imapfront::imap {
 namespace {
 
 bool StartsWithWord(std::string_view head, std::string_view word) {
   if (head.size() <= word.size()) return false;
-  for (size_t i = 0; i < word.size(); ++i) {
-    if ((head[i] & ~0x20) != word[i]) return false;
-  }
+  if (!EqualsIgnoreCase(head.substr(0, word.size()), word)) return false;
   char next = head[word.size()];
   return next == ' ' || next == '\r' || next == '\n';
 }

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 
+#include "imap/bytes.h"
 #include "imap/literal.h"
 
 namespace imapfront::imap {
@@ -73,11 +74,7 @@ std::optional<LoginUser> ParseLoginUser(std::string_view line) {
 std::optional<AuthenticatePlain> ParseAuthenticatePlain(std::string_view line) {
   std::string_view rest = SkipToken(SkipToken(line));  // past tag and AUTHENTICATE
   std::string_view mechanism = rest.substr(0, rest.find(' '));
-  constexpr std::string_view kPlain = "PLAIN";
-  if (mechanism.size() != kPlain.size()) return std::nullopt;
-  for (size_t i = 0; i < kPlain.size(); ++i) {
-    if ((mechanism[i] & ~0x20) != kPlain[i]) return std::nullopt;
-  }
+  if (!EqualsIgnoreCase(mechanism, "PLAIN")) return std::nullopt;
   AuthenticatePlain result;
   if (mechanism.size() == rest.size()) {
     result.response_follows = true;

@@ -3,19 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "imap/bytes.h"
 #include "imap/literal.h"
 
 namespace imapfront::imap {
 namespace {
 
 std::span<const uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-std::string Upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
-  return out;
+  return AsBytes(s);
 }
 
 // The token starting at |from|, up to a space or the line's end; sets
@@ -73,7 +68,7 @@ ResponseFramer::Class ResponseFramer::Classify() {
   if (held_.size() <= first.size() || held_[first.size()] != ' ') return Class::kData;
   std::string_view second = TokenAt(held_, first.size() + 1, &complete);
   if (!complete) return held_.size() > max_held_line_ ? Class::kData : Class::kUndecided;
-  std::string word = Upper(second);
+  std::string word = AsciiUpper(second);
   if (IsStatus(word)) {
     kind_ = ResponseLine::Kind::kStatus;
     status_ = std::move(word);
@@ -137,7 +132,7 @@ void ResponseFramer::EmitHeld(ResponseVisitor& visitor) {
   if (!overflowed_) line.bytes = Bytes(held_);
   if (kind_ == ResponseLine::Kind::kTagged) {
     bool complete = false;
-    status_ = overflowed_ ? std::string() : Upper(TokenAt(held_, tag_.size() + 1, &complete));
+    status_ = overflowed_ ? std::string() : AsciiUpper(TokenAt(held_, tag_.size() + 1, &complete));
     line.tag = tag_;
   }
   if (kind_ == ResponseLine::Kind::kTagged || kind_ == ResponseLine::Kind::kStatus) {

@@ -3,7 +3,36 @@
 #include <cerrno>
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
+#include "proxy/log.h"
+
 namespace imapfront {
+
+std::string AccessLogEntry::ToJson() const {
+  using nlohmann::json;
+  auto text_or_null = [](const std::optional<std::string>& v) {
+    return v ? json(Sanitize(*v, 256)) : json(nullptr);
+  };
+  json entry = {
+      {"ts", ts},
+      {"conn", conn},
+      {"client", client},
+      {"listener", listener},
+      {"route", route ? json(*route) : json(nullptr)},
+      {"sni", text_or_null(sni)},
+      {"tls_version", text_or_null(tls_version)},
+      {"cipher", text_or_null(cipher)},
+      {"user", text_or_null(user)},
+      {"duration_seconds", duration_seconds},
+      {"bytes_in", bytes_in},
+      {"bytes_out", bytes_out},
+      {"commands", commands},
+      {"appends", appends},
+      {"reason", reason},
+  };
+  return entry.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 std::shared_ptr<AccessLog> AccessLog::Open(const std::string& path, std::string* error) {
   auto log = std::shared_ptr<AccessLog>(new AccessLog(path));

@@ -3,13 +3,39 @@
 // under a mutex; SIGUSR1 reopens the file for logrotate.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace imapfront {
+
+// One ended session, as the access log records it (SPEC "Access log").
+// Optional text fields are null in the line when unknown.
+struct AccessLogEntry {
+  std::string ts;  // the session's end, UTC with milliseconds
+  uint64_t conn = 0;
+  std::string client;
+  std::string listener;
+  std::optional<std::string> route;
+  std::optional<std::string> sni;
+  std::optional<std::string> tls_version;
+  std::optional<std::string> cipher;
+  std::optional<std::string> user;
+  double duration_seconds = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t commands = 0;
+  uint64_t appends = 0;
+  std::string reason;
+
+  // The JSON line, without its newline. Remote text (sni, user) is
+  // sanitized and truncated.
+  std::string ToJson() const;
+};
 
 class AccessLog {
  public:

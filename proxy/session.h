@@ -1,5 +1,14 @@
 // One client <-> backend session: the client over TLS, the backend in
-// plaintext, bytes moved between them exactly.
+// plaintext, bytes moved between them exactly. Session is the I/O shell:
+// sockets, TLS, timers, queues and counters. Every IMAP decision is the
+// imap::Conversation's (and, before STARTTLS, the imap::StartTlsGate's).
+//
+// The phases live in their own files:
+//   session.cc          lifecycle, the pump, timers, Close(reason)
+//   session_client.cc   the client's socket: TLS, the plaintext STARTTLS
+//                       phase, the handshake and the route
+//   session_relay.cc    the two byte paths through the Conversation
+//   backend_connect.cc  connect, failover and the greeting
 //
 // Lifetime: a Session is created on accept and deletes itself once all its
 // libuv handles have closed. Close(reason) is the only way out; the first
@@ -14,24 +23,24 @@
 #include <span>
 #include <string>
 
-#include "imap/capabilities.h"
-#include "imap/command_framer.h"
+#include "imap/conversation.h"
 #include "imap/greeting.h"
-#include "imap/response_framer.h"
+#include "imap/pre_auth.h"
 #include "proxy/byte_queue.h"
 #include "proxy/limits.h"
 #include "proxy/runtime.h"
+#include "proxy/session_host.h"
 #include "proxy/stats.h"
+#include "proxy/uv_handle.h"
 #include "tls/endpoint.h"
 
 namespace imapfront {
 
-class Worker;
-
-class Session final : private tls::CiphertextSink, private imap::ResponseVisitor {
+class Session final : private tls::CiphertextSink, private imap::ConversationSink {
  public:
   // |listener| outlives the session (it belongs to |runtime|).
-  Session(Worker* worker, std::shared_ptr<const Runtime> runtime, const ListenerConfig* listener);
+  Session(SessionHost* host, std::shared_ptr<const Runtime> runtime,
+          const ListenerConfig* listener);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -48,7 +57,11 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
   // the command in progress finishes, or at shutdown_grace at the latest.
   void BeginShutdown();
 
-  // Intrusive list of the worker's sessions.
+  // For HandleGroup.
+  HandleGroup<Session>& handle_group() { return handles_; }
+  void OnHandlesClosed();
+
+  // Intrusive list of the host's sessions.
   Session* prev = nullptr;
   Session* next = nullptr;
 
@@ -58,59 +71,43 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
 
   // One TCP connection and the queue of bytes waiting to be written to it.
   struct Side {
+    enum class State : uint8_t {
+      kUnused,      // no handle
+      kConnecting,  // a backend connect in progress
+      kOpen,
+      kInputEnded,  // the peer will send no more bytes
+      kOutputShut,  // imapfront sent its FIN (backend only); still reading
+      kBothEnded,   // both of the above
+      kFailed,      // the socket failed: nothing more can be written or read
+      kClosed,      // uv_close called
+    };
     uv_tcp_t tcp{};
     uv_write_t write_req{};
     uv_shutdown_t shutdown_req{};
     ByteQueue out;
     size_t in_flight = 0;  // bytes of |out| handed to uv_write
-    bool open = false;     // handle initialized and not yet closed
-    bool reading = false;
-    bool eof = false;   // no more bytes will come from the peer
-    bool dead = false;  // the socket failed; nothing more can be written
-    bool shut_down = false;
-    bool connected = false;
+    State state = State::kUnused;
+    bool reading = false;  // read interest, as last given to libuv
+
+    bool open() const { return state != State::kUnused && state != State::kClosed; }
+    bool connected() const { return open() && state != State::kConnecting; }
+    bool input_ended() const {
+      return state == State::kInputEnded || state == State::kBothEnded || state == State::kFailed;
+    }
+    bool output_shut() const { return state == State::kOutputShut || state == State::kBothEnded; }
+    bool failed() const { return state == State::kFailed; }
+    bool drained() const { return out.empty() && in_flight == 0; }
+    void EndInput();
+    void ShutOutput();
+    void Fail() {
+      if (open()) state = State::kFailed;
+    }
   };
 
-  // Events.
+  // ---- session.cc: events, the pump, timers, the end ----
   static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
-  static void OnClientRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void OnWriteDone(uv_write_t* req, int status);
-  static void OnShutdownDone(uv_shutdown_t* req, int status);
-  static void OnConnect(uv_connect_t* req, int status);
   static void OnTimer(uv_timer_t* timer);
-  static void OnHandleClosed(uv_handle_t* handle);
-
-  // Client side.
-  void ClientBytes(std::span<const uint8_t> ciphertext);
-  void ClientEof();
-  // Before STARTTLS: imapfront answers the client itself; nothing reaches a
-  // backend (none is connected yet).
-  void PlainBytes(std::span<const uint8_t> bytes);
-  void AnswerBeforeTls(const imap::CommandStep& step);
-  void WritePlain(std::string_view text);
-  void HandshakeDone();
-  void ClientPlaintext(std::span<const uint8_t> plaintext);
-  size_t FrameClient(std::span<const uint8_t> plaintext);
-  void HandleClientLine(const imap::CommandStep& step);
-  void ResumeClient();
-  void ForwardToBackend(std::span<const uint8_t> plaintext);
-  // A line imapfront answers itself, kept in order with the backend's responses.
-  void AnswerClient(const std::string& line);
-
-  // Backend side.
-  void ConnectNextBackend();
-  void BackendConnectFailed(const char* why);
-  void BackendBytes(std::span<const uint8_t> bytes);
-  void BackendGreeted();
-  void ForwardToClient(std::span<const uint8_t> plaintext);
-  void ForwardStatusLine(std::span<const uint8_t> line, bool capability_response);
-  void OnResponseBytes(std::span<const uint8_t> bytes) override;
-  void OnResponseLine(const imap::ResponseLine& line) override;
-  void OnResponseEnd() override;
-  CloseReason EndReason(bool client_first) const;
-
-  // The pump: flush both sides, propagate ends, recompute read interest.
   void Pump();
   void PumpOnce();
   const Limits& limits() const;
@@ -123,10 +120,38 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
   void RelayDeadlines(uint64_t now);
   // Lifetime or shutdown: end at the first moment no command is in progress.
   void EndWhenQuiet(CloseReason reason, uint64_t deadline_ms);
+  CloseReason EndReason(bool client_first) const;
   void CloseHandles();
+  void WriteAccessLog(CloseReason reason) const;
+
+  // ---- session_client.cc: the client's socket ----
+  static void OnClientRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  void ClientBytes(std::span<const uint8_t> ciphertext);
+  void ClientEof();
+  void PlainBytes(std::span<const uint8_t> bytes);
+  void WritePlain(std::string_view text);
+  void HandshakeDone();
   void OnCiphertext(std::span<const uint8_t> bytes) override;
 
-  Worker* worker_;
+  // ---- session_relay.cc: the byte paths through the Conversation ----
+  void ClientPlaintext(std::span<const uint8_t> plaintext);
+  void ResumeClient();
+  void ToBackend(std::span<const uint8_t> bytes, ToBackendKind kind) override;
+  void ToClient(std::span<const uint8_t> bytes, ToClientKind kind) override;
+  void CommandBegan(imap::Verb verb) override;
+  void Fail(Failure failure) override;
+
+  // ---- backend_connect.cc: connect, failover, greeting ----
+  static void OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void OnShutdownDone(uv_shutdown_t* req, int status);
+  static void OnConnect(uv_connect_t* req, int status);
+  static void OnFailedAttemptClosed(uv_handle_t* handle);
+  void ConnectNextBackend();
+  void BackendConnectFailed(const char* why);
+  void BackendBytes(std::span<const uint8_t> bytes);
+  void BackendGreeted();
+
+  SessionHost* host_;
   std::shared_ptr<const Runtime> runtime_;
   const ListenerConfig* listener_;
   const RouteConfig* route_ = nullptr;
@@ -136,30 +161,23 @@ class Session final : private tls::CiphertextSink, private imap::ResponseVisitor
   std::optional<ConnectionSlot> slot_;  // this connection in the shared caps
   const char* over_limit_ = nullptr;    // which cap it is over, if any
 
+  HandleGroup<Session> handles_{this};
   Side client_;
   Side backend_;
   uv_timer_t timer_{};
   uv_connect_t connect_req_{};
-  int open_handles_ = 0;
 
   std::unique_ptr<tls::Endpoint> tls_;
   Phase phase_ = Phase::kHandshake;
-  size_t backend_index_ = 0;  // the backend being tried or used
+  std::optional<imap::StartTlsGate> gate_;  // kPlain only
+  size_t backend_index_ = 0;                // the backend being tried or used
   std::optional<imap::GreetingScanner> greeting_;
   std::string greeting_line_;
-  std::optional<imap::CommandFramer> commands_;    // set once the route is known
-  std::optional<imap::ResponseFramer> responses_;  // likewise
-  imap::CapabilityEdit capability_edit_;
-  ByteQueue client_hold_;       // decrypted client bytes the framer cannot take yet
-  std::string local_answers_;   // imapfront's own answers waiting for a response boundary
-  bool resume_client_ = false;  // the server answered what the framer waits for
-  bool logout_seen_ = false;
+  std::optional<imap::Conversation> conversation_;  // set once the route is known
+  ByteQueue client_hold_;     // decrypted client bytes the conversation cannot take yet
+  bool logout_seen_ = false;  // before TLS (afterwards the conversation knows)
 
   // For the access log.
-  void WriteAccessLog(CloseReason reason) const;
-  void NoteUser(const imap::CommandStep& step);
-  std::string user_;
-  enum class UserSource { kNone, kLoginLiteral, kPlainResponse } user_next_ = UserSource::kNone;
   uint64_t bytes_in_ = 0;   // plaintext from the client, as forwarded
   uint64_t bytes_out_ = 0;  // plaintext to the client
   uint64_t commands_count_ = 0;

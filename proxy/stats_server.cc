@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "proxy/log.h"
+#include "proxy/uv_handle.h"
 
 namespace imapfront {
 namespace {
@@ -26,12 +27,17 @@ struct StatsServer::Connection {
   size_t received = 0;
   bool complete = false;
   bool answered = false;
-  int open_handles = 2;
+  HandleGroup<Connection> handles{this};
+
+  HandleGroup<Connection>& handle_group() { return handles; }
+  void OnHandlesClosed() { delete this; }
 
   explicit Connection(StatsServer* s) : server(s) {
     uv_tcp_init(s->loop_, &tcp);
+    handles.Add(&tcp);
     uv_timer_init(s->loop_, &timer);
-    tcp.data = timer.data = write_req.data = parser.data = this;
+    handles.Add(&timer);
+    write_req.data = parser.data = this;
     http_parser_init(&parser, HTTP_REQUEST);
     http_parser_settings_init(&settings);
     settings.on_url = [](http_parser* p, const char* at, size_t len) {
@@ -109,15 +115,8 @@ struct StatsServer::Connection {
   }
 
   void Close() {
-    for (uv_handle_t* h :
-         {reinterpret_cast<uv_handle_t*>(&tcp), reinterpret_cast<uv_handle_t*>(&timer)}) {
-      if (!uv_is_closing(h)) {
-        uv_close(h, [](uv_handle_t* handle) {
-          auto* c = static_cast<Connection*>(handle->data);
-          if (--c->open_handles == 0) delete c;
-        });
-      }
-    }
+    handles.Close(&tcp);
+    handles.Close(&timer);
   }
 };
 

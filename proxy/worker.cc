@@ -4,8 +4,20 @@
 
 #include "proxy/log.h"
 #include "proxy/session.h"
+#include "proxy/uv_handle.h"
 
 namespace imapfront {
+namespace {
+
+// A connection accepted only to be closed.
+struct RefusedConnection {
+  uv_tcp_t tcp{};
+  HandleGroup<RefusedConnection> handles{this};
+  HandleGroup<RefusedConnection>& handle_group() { return handles; }
+  void OnHandlesClosed() { delete this; }
+};
+
+}  // namespace
 
 Worker::Worker(size_t index, Stats* stats, ConnectionCounts* counts,
                std::shared_ptr<const Runtime> runtime, std::vector<ListenSocket> sockets)
@@ -17,8 +29,12 @@ Worker::Worker(size_t index, Stats* stats, ConnectionCounts* counts,
 }
 
 Worker::~Worker() {
-  // The loop has run to completion (Join); every handle is closed.
-  uv_loop_close(&loop_);
+  // The loop has run to completion (Join); every handle should be closed.
+  const int r = uv_loop_close(&loop_);
+  if (r != 0) {
+    Logf(LogLevel::kError, "worker=%zu event loop closed with handles still open: %s", index_,
+         uv_strerror(r));
+  }
 }
 
 std::string ListenerKey(const ListenerConfig& l) {
@@ -158,11 +174,11 @@ void Worker::OnConnection(uv_stream_t* server, int status) {
   }
   if (!config) {
     // Cannot happen (a listener's own config names it); refuse rather than crash.
-    auto* tcp = new uv_tcp_t;
-    uv_tcp_init(&self->loop_, tcp);
-    uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp));
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    auto* refused = new RefusedConnection;
+    uv_tcp_init(&self->loop_, &refused->tcp);
+    refused->handles.Add(&refused->tcp);
+    uv_accept(server, reinterpret_cast<uv_stream_t*>(&refused->tcp));
+    refused->handles.Close(&refused->tcp);
     return;
   }
   auto* session = new Session(self, std::move(runtime), config);

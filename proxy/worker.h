@@ -17,6 +17,7 @@
 
 #include "proxy/limits.h"
 #include "proxy/runtime.h"
+#include "proxy/session_host.h"
 #include "proxy/stats.h"
 
 namespace imapfront {
@@ -33,7 +34,7 @@ struct ListenSocket {
 // name@address of a configured listener.
 std::string ListenerKey(const ListenerConfig& l);
 
-class Worker {
+class Worker final : public SessionHost {
  public:
   Worker(size_t index, Stats* stats, ConnectionCounts* counts,
          std::shared_ptr<const Runtime> runtime, std::vector<ListenSocket> sockets);
@@ -52,18 +53,15 @@ class Worker {
   // The worker's loop has run to its end (all its sessions are gone).
   bool finished() const { return finished_.load(std::memory_order_acquire); }
 
-  // For sessions, on this worker's thread.
-  uv_loop_t* loop() { return &loop_; }
-  WorkerStats& stats() { return stats_->worker(index_); }
-  ConnectionCounts& counts() { return *counts_; }
-  SessionCounters* RouteCounters(const std::string& route);
-  // Socket reads land here (one read at a time per loop), so idle sessions
-  // own no read buffer.
-  std::span<uint8_t> read_buffer() { return read_buffer_; }
-  // Decrypted bytes land here before they are written or queued.
-  std::span<uint8_t> plain_buffer() { return plain_buffer_; }
-  void Attach(Session* s);
-  void Detach(Session* s);
+  // SessionHost, for sessions on this worker's thread.
+  uv_loop_t* loop() override { return &loop_; }
+  WorkerStats& stats() override { return stats_->worker(index_); }
+  ConnectionCounts& counts() override { return *counts_; }
+  SessionCounters* RouteCounters(const std::string& route) override;
+  std::span<uint8_t> read_buffer() override { return read_buffer_; }
+  std::span<uint8_t> plain_buffer() override { return plain_buffer_; }
+  void Attach(Session* s) override;
+  void Detach(Session* s) override;
 
  private:
   struct Listener {

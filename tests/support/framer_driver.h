@@ -9,16 +9,17 @@
 #include <string_view>
 #include <vector>
 
+#include "imap/bytes.h"
 #include "imap/command_framer.h"
 #include "imap/response_framer.h"
 
 namespace imapfront::imap::testing {
 
 inline std::span<const uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+  return AsBytes(s);
 }
 inline std::string Text(std::span<const uint8_t> b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
+  return std::string(AsText(b));
 }
 
 // Cut points: every way the tests split a stream.

@@ -1,0 +1,226 @@
+#include "imap/conversation.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "imap/bytes.h"
+#include "imap/literal.h"
+#include "imap/login.h"
+
+namespace imapfront::imap {
+namespace {
+
+using Sink = ConversationSink;
+
+// Longest login name kept for the access log.
+constexpr size_t kMaxUser = 256;
+
+}  // namespace
+
+Conversation::Conversation(ConversationOptions options, ConversationSink* sink)
+    : sink_(sink),
+      commands_(CommandFramerOptions{.max_line_bytes = options.max_line_bytes,
+                                     .max_literal_bytes = options.max_literal_bytes,
+                                     .emulate_literal_plus = options.emulate_literal_plus}),
+      responses_(options.max_line_bytes) {
+  capability_edit_.add_literal_plus = options.emulate_literal_plus;
+}
+
+// ---- the client's side -------------------------------------------------------
+
+size_t Conversation::OnClientBytes(std::span<const uint8_t> bytes) {
+  size_t used = 0;
+  while (used < bytes.size() && !halted_) {
+    CommandStep step = commands_.Next(bytes.subspan(used));
+    used += step.consumed;
+    switch (step.kind) {
+      case CommandStep::Kind::kNeedInput:
+        break;
+      case CommandStep::Kind::kBlocked:
+        SendOwnCommands();
+        return used;
+      case CommandStep::Kind::kLineTooLong:
+        halted_ = true;
+        sink_->Fail(Sink::Failure::kLineTooLong);
+        return bytes.size();
+      case CommandStep::Kind::kLiteralData:
+        if (user_next_ == UserSource::kLoginLiteral && user_.size() < kMaxUser) {
+          user_.append(
+              AsText(step.bytes.first(std::min(step.bytes.size(), kMaxUser - user_.size()))));
+        }
+        if (!step.discard) sink_->ToBackend(step.bytes, Sink::ToBackendKind::kLiteral);
+        break;
+      case CommandStep::Kind::kLine:
+        ClientLine(step);
+        break;
+    }
+  }
+  SendOwnCommands();
+  return used;
+}
+
+void Conversation::ClientLine(const CommandStep& step) {
+  if (step.command_start) {
+    const Verb verb = commands_.verb();
+    sink_->CommandBegan(verb);
+    if (verb == Verb::kLogout) logout_seen_ = true;
+    if (step.command_end && (verb == Verb::kStartTls || verb == Verb::kCompress)) {
+      // TLS is already up, and compression would hide the stream from the
+      // framers: both belong between the client and imapfront, which offers
+      // neither here. The backend never sees them.
+      commands_.AnsweredLocally();
+      AnswerClient(commands_.tag() + " BAD " + commands_.name() + " is not available here\r\n");
+      return;
+    }
+  }
+  NoteUser(step);
+  switch (step.disposition) {
+    case LineDisposition::kForward:
+      sink_->ToBackend(step.bytes, Sink::ToBackendKind::kCommand);
+      return;
+    case LineDisposition::kForwardAsSync: {
+      const std::string sync = ToSyncLiteral(AsText(step.bytes));
+      sink_->ToBackend(AsBytes(sync), Sink::ToBackendKind::kCommand);
+      return;
+    }
+    case LineDisposition::kDrop:
+      return;
+    case LineDisposition::kRefuseTooBigSync:
+      AnswerClient(commands_.tag() + " NO [TOOBIG] Literal too large\r\n");
+      return;
+    case LineDisposition::kRefuseTooBigNonSync:
+      AnswerClient(commands_.tag() + " BAD [TOOBIG] Literal too large\r\n");
+      return;
+    case LineDisposition::kTooBigMidCommand:
+      halted_ = true;
+      sink_->Fail(Sink::Failure::kLiteralTooBig);
+      return;
+  }
+}
+
+// Remembers who logs in; never the password, which is never kept.
+void Conversation::NoteUser(const CommandStep& step) {
+  const std::string_view line = StripLineEnding(AsText(step.bytes));
+  if (user_next_ == UserSource::kLoginLiteral) user_next_ = UserSource::kNone;  // it has ended
+  if (step.continuation) {
+    if (user_next_ == UserSource::kPlainResponse) {
+      if (auto user = PlainAuthcid(line)) user_ = *user;
+      user_next_ = UserSource::kNone;
+    }
+    return;
+  }
+  if (!step.command_start) return;
+  user_next_ = UserSource::kNone;  // a refused AUTHENTICATE leaves nothing pending
+  switch (commands_.verb()) {
+    case Verb::kLogin:
+      if (auto login = ParseLoginUser(line)) {
+        user_ = login->user;
+        if (login->in_literal) user_next_ = UserSource::kLoginLiteral;
+      }
+      break;
+    case Verb::kAuthenticate:
+      if (auto plain = ParseAuthenticatePlain(line)) {
+        if (!plain->user.empty()) user_ = plain->user;
+        if (plain->response_follows) user_next_ = UserSource::kPlainResponse;
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void Conversation::AnswerClient(std::string line) {
+  local_answers_ += line;
+  if (greeted_ && !responses_.mid_response()) OnResponseEnd();
+}
+
+// ---- imapfront's own commands --------------------------------------------------
+
+void Conversation::Send(std::string_view command, std::unique_ptr<OwnCommand> handler) {
+  own_queued_.push_back({std::string(command), std::move(handler)});
+  SendOwnCommands();
+}
+
+void Conversation::SendOwnCommands() {
+  if (!greeted_ || halted_) return;
+  while (!own_queued_.empty() && commands_.AtCommandBoundary()) {
+    Queued next = std::move(own_queued_.front());
+    own_queued_.pop_front();
+    std::string tag = "imapfront" + std::to_string(next_own_tag_++);
+    const std::string line = tag + " " + next.command + "\r\n";
+    own_in_flight_.push_back({std::move(tag), std::move(next.handler)});
+    sink_->ToBackend(AsBytes(line), Sink::ToBackendKind::kOwnCommand);
+  }
+}
+
+bool Conversation::OwnTagged(const ResponseLine& line) {
+  auto it = std::find_if(own_in_flight_.begin(), own_in_flight_.end(),
+                         [&](const InFlight& c) { return c.tag == line.tag; });
+  if (it == own_in_flight_.end()) return false;
+  std::unique_ptr<OwnCommand> handler = std::move(it->handler);
+  own_in_flight_.erase(it);
+  handler->Completed(line);
+  return true;
+}
+
+// ---- the backend's side --------------------------------------------------------
+
+void Conversation::OnBackendGreeting(std::span<const uint8_t> line, bool relay) {
+  if (halted_) return;
+  greeted_ = true;
+  if (relay) RelayLine(line, false);
+  OnResponseEnd();  // answers imapfront gave before the greeting go after it
+  SendOwnCommands();
+}
+
+void Conversation::OnBackendBytes(std::span<const uint8_t> bytes) {
+  if (halted_ || bytes.empty()) return;
+  responses_.Feed(bytes, *this);
+}
+
+void Conversation::RelayLine(std::span<const uint8_t> line, bool capability_response) {
+  auto rewritten = RewriteCapabilities(AsText(line), capability_response, capability_edit_);
+  sink_->ToClient(rewritten ? AsBytes(*rewritten) : line, Sink::ToClientKind::kRelayed);
+}
+
+void Conversation::OnResponseBytes(std::span<const uint8_t> bytes) {
+  if (!halted_) sink_->ToClient(bytes, Sink::ToClientKind::kRelayed);
+}
+
+void Conversation::OnResponseLine(const ResponseLine& line) {
+  if (halted_) return;
+  bool pass = true;
+  switch (line.kind) {
+    case ResponseLine::Kind::kContinuation:
+      pass = commands_.OnServerContinuation();
+      break;
+    case ResponseLine::Kind::kTagged:
+      if (OwnTagged(line)) {
+        SendOwnCommands();
+        return;
+      }
+      commands_.OnServerTagged(line.tag);
+      break;
+    case ResponseLine::Kind::kStatus:
+    case ResponseLine::Kind::kCapability:
+      if (!own_in_flight_.empty() && !line.passed_on &&
+          own_in_flight_.front().handler->TakeUntagged(line)) {
+        return;
+      }
+      break;
+  }
+  resume_ = resume_ || !commands_.blocked();
+  if (pass && !line.passed_on) {
+    RelayLine(line.bytes, line.kind == ResponseLine::Kind::kCapability);
+  }
+  SendOwnCommands();
+}
+
+void Conversation::OnResponseEnd() {
+  if (local_answers_.empty() || !greeted_ || halted_) return;
+  std::string answers = std::move(local_answers_);
+  local_answers_ = std::string();
+  sink_->ToClient(AsBytes(answers), Sink::ToClientKind::kLocalAnswer);
+}
+
+}  // namespace imapfront::imap

@@ -1,0 +1,165 @@
+// The IMAP conversation between a client and its backend, as imapfront takes
+// part in it: a sans-I/O state machine between the two framers.
+//
+// The owner (proxy/session) feeds it events: decrypted client bytes, backend
+// bytes, the backend's greeting. It answers with actions on a
+// ConversationSink: bytes for the backend, bytes for the client, "a command
+// began", "the session cannot go on". It decides everything that is IMAP:
+// which client bytes go on and in what form, what imapfront answers itself
+// and when (never inside a backend response), which backend response belongs
+// to the client and which to imapfront, who logged in, and when the client
+// may send again after the server answered.
+//
+// imapfront's own commands (Send) carry tags of their own. They reach the
+// backend only where the client's stream is at a command boundary (never
+// inside a line, a literal, an AUTHENTICATE exchange or an IDLE) and after
+// the greeting; their tagged answers never reach the client, and untagged
+// responses that come while one is in flight go to the client unless the
+// command's handler takes them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "imap/capabilities.h"
+#include "imap/command_framer.h"
+#include "imap/response_framer.h"
+#include "imap/verb.h"
+
+namespace imapfront::imap {
+
+struct ConversationOptions {
+  size_t max_line_bytes = 65536;
+  uint64_t max_literal_bytes = 67108864;
+  bool emulate_literal_plus = false;
+};
+
+// What the owner does for the conversation.
+class ConversationSink {
+ public:
+  enum class ToBackendKind { kCommand, kLiteral, kOwnCommand };
+  enum class ToClientKind { kRelayed, kLocalAnswer };
+  enum class Failure {
+    kLineTooLong,   // "* BYE Line too long"
+    kLiteralTooBig  // "* BYE [TOOBIG] Literal too large": half a command went on
+  };
+
+  // Bytes for the backend, in order. kLiteral: literal data of the client.
+  virtual void ToBackend(std::span<const uint8_t> bytes, ToBackendKind kind) = 0;
+  // Bytes for the client, in order.
+  virtual void ToClient(std::span<const uint8_t> bytes, ToClientKind kind) = 0;
+  // The client began a command (every command counts, refused ones too).
+  virtual void CommandBegan(Verb verb) = 0;
+  // The stream cannot be framed or relayed further: end the session. The
+  // conversation does nothing more after this.
+  virtual void Fail(Failure failure) = 0;
+
+ protected:
+  ~ConversationSink() = default;
+};
+
+// A command imapfront sends to the backend by itself.
+class OwnCommand {
+ public:
+  virtual ~OwnCommand() = default;
+  // An untagged status or CAPABILITY response (a held line) that arrives
+  // while this is the oldest own command in flight. Return true to keep it
+  // from the client. Data responses (FETCH, EXISTS, LIST, ...) always go on
+  // to the client, who must accept them at any time (RFC 9051 7).
+  virtual bool TakeUntagged(const ResponseLine& /*line*/) { return false; }
+  // Its tagged completion; never shown to the client.
+  virtual void Completed(const ResponseLine& line) = 0;
+};
+
+class Conversation final : private ResponseVisitor {
+ public:
+  Conversation(ConversationOptions options, ConversationSink* sink);
+
+  // ---- events ---------------------------------------------------------------
+
+  // Decrypted client bytes. Returns how many were taken; fewer when the
+  // client must wait for the server (the owner holds the rest and offers
+  // them again once ResumeClient() says so).
+  size_t OnClientBytes(std::span<const uint8_t> bytes);
+  // The backend greeted with |line| (CRLF included), already checked by the
+  // owner's GreetingScanner. |relay|: show it to the client (false after
+  // STARTTLS, where imapfront greeted itself).
+  void OnBackendGreeting(std::span<const uint8_t> line, bool relay);
+  // Backend bytes after the greeting.
+  void OnBackendBytes(std::span<const uint8_t> bytes);
+  // The owner is ending the session: do nothing more.
+  void Halt() { halted_ = true; }
+
+  // ---- imapfront's own commands --------------------------------------------
+
+  // Sends "TAG |command|\r\n" (|command| without tag and CRLF) at the next
+  // command boundary after the greeting; |handler| gets its responses.
+  void Send(std::string_view command, std::unique_ptr<OwnCommand> handler);
+  size_t own_in_flight() const { return own_in_flight_.size(); }
+  size_t own_queued() const { return own_queued_.size(); }
+
+  // ---- state for the owner -------------------------------------------------
+
+  // The server has answered what the client waited for: offer held client
+  // bytes again. Reading clears it.
+  bool TakeResume() {
+    const bool r = resume_;
+    resume_ = false;
+    return r;
+  }
+  bool client_blocked() const { return commands_.blocked(); }
+  // A client command is in progress (SPEC: an accepted IDLE is not).
+  bool CommandInProgress() const { return commands_.CommandInProgress(); }
+  // The backend is inside a response: nothing may be inserted for the client.
+  bool mid_response() const { return greeted_ && responses_.mid_response(); }
+  // Bytes of imapfront's own answers not yet given to the client.
+  size_t pending_answer_bytes() const { return local_answers_.size(); }
+  bool logout_seen() const { return logout_seen_; }
+  // The login name from LOGIN or AUTHENTICATE PLAIN; never a password.
+  const std::string& user() const { return user_; }
+
+ private:
+  enum class UserSource { kNone, kLoginLiteral, kPlainResponse };
+  struct Queued {
+    std::string command;
+    std::unique_ptr<OwnCommand> handler;
+  };
+  struct InFlight {
+    std::string tag;
+    std::unique_ptr<OwnCommand> handler;
+  };
+
+  void ClientLine(const CommandStep& step);
+  void NoteUser(const CommandStep& step);
+  // An answer from imapfront itself, kept in order with backend responses.
+  void AnswerClient(std::string line);
+  void SendOwnCommands();
+  bool OwnTagged(const ResponseLine& line);
+  void RelayLine(std::span<const uint8_t> line, bool capability_response);
+
+  void OnResponseBytes(std::span<const uint8_t> bytes) override;
+  void OnResponseLine(const ResponseLine& line) override;
+  void OnResponseEnd() override;
+
+  ConversationSink* sink_;
+  CommandFramer commands_;
+  ResponseFramer responses_;
+  CapabilityEdit capability_edit_;
+  std::string local_answers_;
+  bool greeted_ = false;
+  bool halted_ = false;
+  bool resume_ = false;
+  bool logout_seen_ = false;
+  std::string user_;
+  UserSource user_next_ = UserSource::kNone;
+  uint64_t next_own_tag_ = 1;
+  std::deque<Queued> own_queued_;
+  std::deque<InFlight> own_in_flight_;
+};
+
+}  // namespace imapfront::imap

@@ -1,0 +1,225 @@
+// The client's socket: the start of a session, TLS (fed and drained), the
+// plaintext phase of STARTTLS listeners, the end of the handshake and the
+// choice of a route.
+#include <cstdio>
+
+#include "proxy/log.h"
+#include "proxy/session.h"
+
+namespace imapfront {
+namespace {
+
+constexpr const char* kTooManyBye = "[UNAVAILABLE] Too many connections, try again later";
+
+// "ip:port" or "[ip6]:port". snprintf rather than std::string's operator+,
+// which GCC 12 misreads as an overlapping memcpy (-Wrestrict) when inlined.
+std::string PeerAddress(const sockaddr_storage& ss) {
+  char ip[64] = "?";
+  char out[80];
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    uv_ip6_name(a, ip, sizeof(ip));
+    std::snprintf(out, sizeof(out), "[%s]:%u", ip, static_cast<unsigned>(ntohs(a->sin6_port)));
+  } else {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    uv_ip4_name(a, ip, sizeof(ip));
+    std::snprintf(out, sizeof(out), "%s:%u", ip, static_cast<unsigned>(ntohs(a->sin_port)));
+  }
+  return out;
+}
+
+}  // namespace
+
+void Session::Start() {
+  sockaddr_storage peer{};
+  int peer_len = sizeof(peer);
+  const int r = uv_tcp_getpeername(&client_.tcp, reinterpret_cast<sockaddr*>(&peer), &peer_len);
+  if (r < 0 || (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)) {
+    // Gone before we asked (a reset right after accept): nothing to serve,
+    // and no address to count it under.
+    client_address_ = std::string("-");  // moved in: GCC 12 misreads assign(const char*)
+    LogSession(LogLevel::kDebug, id_, client_address_, "listener=%s peer address unknown: %s",
+               listener_->name.c_str(), r < 0 ? uv_strerror(r) : "not IP");
+    Close(CloseReason::kClientClosed);
+    return;
+  }
+  client_address_ = PeerAddress(peer);
+  // Counted now, checked now; the client learns it after the handshake, as a
+  // BYE instead of the greeting.
+  slot_.emplace(&host_->counts(), peer);
+  const Limits& global = runtime_->config->limits;
+  if (global.max_connections && slot_->total() > global.max_connections) {
+    over_limit_ = "max_connections";
+  } else if (global.max_connections_per_ip && slot_->from_ip() > global.max_connections_per_ip) {
+    over_limit_ = "max_connections_per_ip";
+  }
+  uv_tcp_nodelay(&client_.tcp, 1);
+  last_activity_ms_ = uv_now(host_->loop());
+  tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
+                                         static_cast<tls::CiphertextSink*>(this));
+  LogSession(LogLevel::kDebug, id_, client_address_, "listener=%s accepted",
+             listener_->name.c_str());
+  // handshake_timeout runs from accept to TLS, the plaintext part included.
+  ArmTimer(limits().handshake_timeout);
+  if (listener_->mode == ListenerMode::kStartTls) {
+    phase_ = Phase::kPlain;
+    if (over_limit_) {
+      Close(CloseReason::kLimit, kTooManyBye);
+      return;
+    }
+    gate_.emplace(global.max_line_bytes);
+    WritePlain(imap::StartTlsGate::Greeting());
+  }
+  Pump();
+}
+
+void Session::OnClientRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<Session*>(stream->data);
+  if (nread > 0) {
+    self->last_activity_ms_ = uv_now(self->host_->loop());
+    self->ClientBytes({reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)});
+  } else if (nread == UV_EOF) {
+    self->ClientEof();
+  } else if (nread < 0) {
+    LogSession(LogLevel::kDebug, self->id_, self->client_address_, "read error: %s",
+               uv_strerror(static_cast<int>(nread)));
+    self->client_.Fail();
+    self->ClientEof();
+  }
+  self->Pump();
+}
+
+// ---- before STARTTLS --------------------------------------------------------------
+
+void Session::WritePlain(std::string_view text) {
+  bytes_out_ += text.size();
+  client_.out.Append({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+// imapfront answers the client itself; nothing reaches a backend (none is
+// connected yet).
+void Session::PlainBytes(std::span<const uint8_t> bytes) {
+  imap::StartTlsGate::Result r = gate_->Feed(bytes);
+  commands_count_ += r.commands;
+  WritePlain(r.answers);
+  switch (r.outcome) {
+    case imap::StartTlsGate::Outcome::kMore:
+      return;
+    case imap::StartTlsGate::Outcome::kStartTls:
+      // Whatever followed STARTTLS in plaintext is dropped, never executed
+      // (CVE-2011-0411): the next bytes that count are the TLS handshake's.
+      phase_ = Phase::kHandshake;
+      gate_.reset();
+      return;
+    case imap::StartTlsGate::Outcome::kLogout:
+      logout_seen_ = true;
+      Close(CloseReason::kLogout);
+      return;
+    case imap::StartTlsGate::Outcome::kLineTooLong:
+      Close(CloseReason::kProtocolError, "Line too long");
+      return;
+  }
+}
+
+// ---- TLS ---------------------------------------------------------------------------
+
+void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
+  if (phase_ == Phase::kPlain) {
+    PlainBytes(ciphertext);
+    return;
+  }
+  client_sent_bytes_ = true;
+  tls_->Feed(ciphertext);
+  std::span<uint8_t> plain = host_->plain_buffer();
+  // Drain: read until the library has consumed every fed byte and holds no
+  // decryptable record. Nothing may be left for a socket event that might
+  // never come.
+  for (;;) {
+    const bool was_established = tls_->handshake_done();
+    tls::Endpoint::ReadResult r = tls_->Read(plain);
+    if (!was_established && tls_->handshake_done()) {
+      HandshakeDone();
+      if (phase_ == Phase::kClosing) return;
+    }
+    switch (r.status) {
+      case tls::Endpoint::Status::kData:
+        ClientPlaintext(plain.first(r.bytes));
+        if (phase_ == Phase::kClosing) return;
+        continue;
+      case tls::Endpoint::Status::kWantInput:
+        return;
+      case tls::Endpoint::Status::kClosed:
+        ClientEof();
+        return;
+      case tls::Endpoint::Status::kError:
+        if (!tls_->handshake_done()) host_->stats().Add(Counter::kTlsHandshakeFailures);
+        LogSession(LogLevel::kInfo, id_, client_address_, "listener=%s TLS error: %s",
+                   listener_->name.c_str(), tls_->error().c_str());
+        Close(CloseReason::kTlsError);
+        return;
+    }
+  }
+}
+
+void Session::OnCiphertext(std::span<const uint8_t> bytes) {
+  client_.out.Append(bytes);
+}
+
+void Session::ClientEof() {
+  client_.EndInput();
+  switch (phase_) {
+    case Phase::kPlain:
+      Close(CloseReason::kClientClosed);
+      break;
+    case Phase::kHandshake:
+      // A bare connect-and-close (a port check) is not a TLS failure.
+      if (client_sent_bytes_) host_->stats().Add(Counter::kTlsHandshakeFailures);
+      Close(client_sent_bytes_ ? CloseReason::kTlsError : CloseReason::kClientClosed);
+      break;
+    case Phase::kConnecting:
+      // Commands the client sent before it half-closed still go to the
+      // backend once it has greeted; the pump then passes the end on.
+      if (client_.failed() || (backend_.out.empty() && client_hold_.empty())) {
+        Close(EndReason(true));
+      }
+      break;
+    case Phase::kRelay:
+      if (client_.failed()) Close(EndReason(true));
+      break;  // otherwise the pump passes the end on to the backend
+    case Phase::kClosing:
+      break;
+  }
+}
+
+void Session::HandshakeDone() {
+  host_->stats().Add(Counter::kTlsHandshakes);
+  const char* sni = tls_->server_name();
+  route_ = runtime_->config->SelectRoute(listener_->name, sni);
+  if (!route_) {
+    LogSession(LogLevel::kWarn, id_, client_address_, "listener=%s sni=%s no route matches",
+               listener_->name.c_str(), Sanitize(sni).c_str());
+    Close(CloseReason::kBackendUnavailable, "[UNAVAILABLE] No server for this name");
+    return;
+  }
+  const Limits& l = limits();
+  conversation_.emplace(imap::ConversationOptions{.max_line_bytes = l.max_line_bytes,
+                                                  .max_literal_bytes = l.max_literal_bytes,
+                                                  .emulate_literal_plus = route_->literal_plus ==
+                                                                          LiteralPlus::kEmulate},
+                        static_cast<imap::ConversationSink*>(this));
+  route_counters_ = host_->RouteCounters(route_->name);
+  route_counters_->accepted.Add(1);
+  if (slot_->EnterRoute(route_->name) > l.max_connections && l.max_connections && !over_limit_) {
+    over_limit_ = "route max_connections";
+  }
+  if (over_limit_) {
+    LogSession(LogLevel::kWarn, id_, client_address_, "route=%s over %s; refused",
+               route_->name.c_str(), over_limit_);
+    Close(CloseReason::kLimit, kTooManyBye);
+    return;
+  }
+  phase_ = Phase::kConnecting;
+  ConnectNextBackend();
+}
+
+}  // namespace imapfront

@@ -1,0 +1,94 @@
+// The two byte paths of a session once its route is known. Client
+// plaintext goes through the Conversation, which decides what reaches the
+// backend and what imapfront answers; backend bytes go through it on the
+// way back (backend_connect.cc feeds them). This file carries out what the
+// Conversation asks for.
+#include "proxy/log.h"
+#include "proxy/session.h"
+
+namespace imapfront {
+namespace {
+
+uv_stream_t* Stream(uv_tcp_t* tcp) {
+  return reinterpret_cast<uv_stream_t*>(tcp);
+}
+
+}  // namespace
+
+void Session::ClientPlaintext(std::span<const uint8_t> plaintext) {
+  if (!client_hold_.empty()) {
+    client_hold_.Append(plaintext);  // behind bytes already waiting
+    return;
+  }
+  size_t used = conversation_->OnClientBytes(plaintext);
+  if (used < plaintext.size() && phase_ != Phase::kClosing) {
+    client_hold_.Append(plaintext.subspan(used));
+  }
+}
+
+// The server answered what the client waited for: offer what was held.
+void Session::ResumeClient() {
+  std::span<const uint8_t> first[1];
+  while (!client_hold_.empty() && phase_ != Phase::kClosing && !conversation_->client_blocked()) {
+    client_hold_.Gather(first);
+    size_t used = conversation_->OnClientBytes(first[0]);
+    client_hold_.Consume(used);
+    if (used < first[0].size()) break;
+  }
+}
+
+void Session::CommandBegan(imap::Verb verb) {
+  host_->stats().Add(Counter::kImapCommands);
+  ++commands_count_;
+  if (verb == imap::Verb::kAppend) {
+    host_->stats().Add(Counter::kImapAppends);
+    ++appends_count_;
+  }
+}
+
+void Session::Fail(Failure failure) {
+  switch (failure) {
+    case Failure::kLineTooLong:
+      LogSession(LogLevel::kInfo, id_, client_address_, "line longer than %llu bytes",
+                 static_cast<unsigned long long>(limits().max_line_bytes));
+      Close(CloseReason::kProtocolError, "Line too long");
+      return;
+    case Failure::kLiteralTooBig:
+      Close(CloseReason::kProtocolError, "[TOOBIG] Literal too large");
+      return;
+  }
+}
+
+void Session::ToBackend(std::span<const uint8_t> bytes, ToBackendKind kind) {
+  if (kind == ToBackendKind::kLiteral) host_->stats().Add(Counter::kImapLiteralBytes, bytes.size());
+  if (kind != ToBackendKind::kOwnCommand) {
+    host_->stats().Add(Counter::kBytesClientToBackend, bytes.size());
+    bytes_in_ += bytes.size();
+  }
+  if (phase_ == Phase::kRelay && backend_.drained() && !backend_.failed()) {
+    // Fast path: straight from the worker's buffer to the socket.
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
+                               static_cast<unsigned>(bytes.size()));
+    int n = uv_try_write(Stream(&backend_.tcp), &buf, 1);
+    if (n > 0) {
+      bytes = bytes.subspan(static_cast<size_t>(n));
+    } else if (n != UV_EAGAIN) {
+      backend_.Fail();
+      return;
+    }
+  }
+  // Held: until the backend has greeted, or while it is slower than the client.
+  backend_.out.Append(bytes);
+}
+
+void Session::ToClient(std::span<const uint8_t> bytes, ToClientKind kind) {
+  if (kind == ToClientKind::kRelayed)
+    host_->stats().Add(Counter::kBytesBackendToClient, bytes.size());
+  bytes_out_ += bytes.size();
+  if (!tls_->Write(bytes)) {
+    LogSession(LogLevel::kInfo, id_, client_address_, "TLS write error: %s", tls_->error().c_str());
+    Close(CloseReason::kTlsError);
+  }
+}
+
+}  // namespace imapfront
