@@ -16,13 +16,13 @@ if [[ ! -f build-fuzz/CMakeCache.txt ]]; then
   CC=clang CXX=clang++ cmake -S . -B build-fuzz "${generator[@]}" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMAPFRONT_FUZZ=ON -DIMAPFRONT_WERROR=OFF
 fi
-cmake --build build-fuzz --target fuzz_command_framer fuzz_response_framer -j"$(nproc)"
+cmake --build build-fuzz --target fuzz_command_framer fuzz_response_framer fuzz_conversation -j"$(nproc)"
 
-for target in command response; do
+for target in command_framer response_framer conversation; do
   work="$(mktemp -d)"
-  cp tests/fuzz/corpus/"$target"/* "$work"/
-  echo "run-fuzz: fuzz_${target}_framer for ${seconds}s"
-  build-fuzz/tests/fuzz_"$target"_framer -max_total_time="$seconds" -timeout=10 \
+  cp tests/fuzz/corpus/"${target%_framer}"/* "$work"/
+  echo "run-fuzz: fuzz_${target} for ${seconds}s"
+  build-fuzz/tests/fuzz_"$target" -max_total_time="$seconds" -timeout=10 \
     -max_len=4096 -print_final_stats=1 "$work" 2>&1 | tail -n 12
   rm -rf "$work"
 done

@@ -75,6 +75,12 @@ class FakeBackend {
       return;
     }
     if (!step.command_end || tag.empty()) return;
+    if (tag[0] == '+' || tag[0] == '*') {
+      // Not a tag (RFC 9051 9): a real server cannot answer it tagged.
+      out += "* BAD invalid tag\r\n";
+      framer_.OnServerTagged(tag);
+      return;
+    }
     if (own) {
       out += std::string(kOwnUntagged) + tag + " OK " + std::string(kOwnDone) + "\r\n";
     } else if (framer_.verb() == Verb::kSelect) {
