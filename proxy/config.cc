@@ -21,6 +21,8 @@
 #include <system_error>
 #include <utility>
 
+#include "tls/server_name.h"
+
 namespace imapfront {
 namespace {
 
@@ -108,27 +110,13 @@ std::string Alternatives(std::span<const std::string_view> names) {
   return out;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return std::ranges::equal(a, b, [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
 // A host name, or "*." followed by one (a wildcard for exactly one label).
 bool IsServerNamePattern(std::string_view name) {
-  if (name.starts_with("*.")) name.remove_prefix(2);
+  if (tls::IsWildcardPattern(name)) name.remove_prefix(2);
   if (name.empty() || name.front() == '.' || name.back() == '.') return false;
   return std::ranges::all_of(name, [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
   });
-}
-
-bool ServerNameMatches(std::string_view pattern, std::string_view name) {
-  if (!pattern.starts_with("*.")) return EqualsIgnoreCase(pattern, name);
-  const size_t dot = name.find('.');
-  return dot != std::string_view::npos && dot > 0 &&
-         EqualsIgnoreCase(pattern.substr(1), name.substr(dot));
 }
 
 bool SameAddress(const SocketAddress& a, const SocketAddress& b) {
@@ -802,7 +790,7 @@ const RouteConfig* Config::SelectRoute(std::string_view listener,
     const bool sni_ok =
         !route.sni ||
         (!server_name.empty() && std::ranges::any_of(*route.sni, [&](const std::string& pattern) {
-          return ServerNameMatches(pattern, server_name);
+          return tls::ServerNameMatches(pattern, server_name);
         }));
     const bool listener_ok =
         !route.listeners || std::ranges::find(*route.listeners, listener) != route.listeners->end();

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "tls/server_name.h"
+
 namespace imapfront::tls {
 namespace {
 
@@ -12,21 +14,6 @@ constexpr char kCipherList[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
-bool NameMatches(std::string_view pattern, std::string_view name) {
-  auto equal_nocase = [](std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-             return (x | 0x20) == (y | 0x20);
-           });
-  };
-  if (pattern.starts_with("*.")) {
-    // "*.example.com" matches exactly one more label: "a.example.com".
-    size_t dot = name.find('.');
-    return dot != std::string_view::npos && dot > 0 &&
-           equal_nocase(pattern.substr(1), name.substr(dot));
-  }
-  return equal_nocase(pattern, name);
-}
 
 }  // namespace
 
@@ -136,7 +123,7 @@ SSL_CTX* ServerContext::ContextForName(std::string_view server_name,
                                        const ClientAbilities& client) const {
   auto matches = [&](const Entry& e, bool wildcard) {
     for (const std::string& n : e.names) {
-      if (n.starts_with("*.") == wildcard && NameMatches(n, server_name)) return true;
+      if (IsWildcardPattern(n) == wildcard && ServerNameMatches(n, server_name)) return true;
     }
     return false;
   };
