@@ -357,7 +357,8 @@ constexpr Choice<LogLevel> kLogLevels[] = {{"debug", LogLevel::kDebug},
                                            {"info", LogLevel::kInfo},
                                            {"warn", LogLevel::kWarn},
                                            {"error", LogLevel::kError}};
-constexpr Choice<std::string_view> kTlsVersions[] = {{"1.2", "1.2"}, {"1.3", "1.3"}};
+constexpr Choice<tls::MinVersion> kTlsVersions[] = {{"1.2", tls::MinVersion::kTls12},
+                                                    {"1.3", tls::MinVersion::kTls13}};
 constexpr Choice<ListenerMode> kListenerModes[] = {{"implicit_tls", ListenerMode::kImplicitTls},
                                                    {"starttls", ListenerMode::kStartTls}};
 constexpr Choice<LiteralPlus> kLiteralPlusModes[] = {{"pass", LiteralPlus::kPass},
@@ -627,7 +628,7 @@ class ConfigParser {
     CheckKeys(*tls, "tls", kTlsKeys);
     if (const Json* v = Find(*tls, "min_version")) {
       if (auto version = OneOf(*v, "tls.min_version", kTlsVersions)) {
-        config_->tls_min_version = std::string(*version);
+        config_->tls_min_version = *version;
       }
     }
     const Json* certificates = Required(*tls, "tls", "certificates");

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tls/min_version.h"
+
 namespace imapfront {
 
 // A resolved "host:port" ("127.0.0.1:993", "[::1]:993", "mail.internal:143").
@@ -68,7 +70,7 @@ struct Config {
   std::optional<SocketAddress> stats_listen = std::nullopt;  // null: disabled
   LogLevel log_level = LogLevel::kInfo;
   std::string access_log = "-";
-  std::string tls_min_version = "1.2";
+  tls::MinVersion tls_min_version = tls::MinVersion::kTls12;
   std::vector<CertificateConfig> certificates;
   std::vector<ListenerConfig> listeners;
   std::vector<RouteConfig> routes;

@@ -35,13 +35,8 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
                                                            std::vector<std::string>* errors) {
   size_t errors_before = errors->size();
   auto result = std::shared_ptr<ServerContext>(new ServerContext());
-  uint16_t min_version = TLS1_2_VERSION;
-  if (options.min_version == "1.3") {
-    min_version = TLS1_3_VERSION;
-  } else if (options.min_version != "1.2") {
-    errors->push_back("tls.min_version: \"" + options.min_version +
-                      "\" is not one of \"1.2\", \"1.3\"");
-  }
+  const uint16_t min_version =
+      options.min_version == MinVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
   if (options.certificates.empty()) errors->push_back("tls.certificates: at least one is needed");
   for (size_t i = 0; i < options.certificates.size(); ++i) {
     const CertificateSpec& spec = options.certificates[i];

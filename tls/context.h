@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tls/boringssl.h"
+#include "tls/min_version.h"
 
 namespace imapfront::tls {
 
@@ -17,7 +18,7 @@ struct CertificateSpec {
 };
 
 struct ServerOptions {
-  std::string min_version = "1.2";            // "1.2" or "1.3"
+  MinVersion min_version = MinVersion::kTls12;
   std::vector<CertificateSpec> certificates;  // the first one is the default
 };
 
