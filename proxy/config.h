@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/log.h"
 #include "tls/min_version.h"
 
 namespace imapfront {
@@ -41,7 +42,6 @@ struct Limits {
 
 enum class ListenerMode { kImplicitTls, kStartTls };
 enum class LiteralPlus { kPass, kEmulate };
-enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 struct CertificateConfig {
   std::string cert;
