@@ -291,9 +291,19 @@ class ConfigValidator : private JsonChecks {
       route.literal_plus =
           OneOf(*mode, Join(path, "literal_plus"), kLiteralPlusModes).value_or(route.literal_plus);
     }
-    if (const Json* limits = Find(v, "limits"))
+    if (const Json* limits = Find(v, "limits")) {
       ParseLimits(*limits, Join(path, "limits"), &route.limits);
+      CheckRouteLimits(route.limits, Join(path, "limits"));
+    }
     if (error_count() == errors_before) config_->routes.push_back(std::move(route));
+  }
+
+  // The per-IP cap is counted at accept, before any route is known.
+  void CheckRouteLimits(const Limits& limits, const std::string& path) {
+    if (limits.max_connections_per_ip != config_->limits.max_connections_per_ip) {
+      Error(Join(path, "max_connections_per_ip"),
+            "applies to the whole process; set it in the top-level limits");
+    }
   }
 
   std::vector<std::string> RouteListeners(const Json& v, const std::string& path) {
