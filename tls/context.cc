@@ -97,20 +97,25 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
     result->entries_.push_back(std::move(entry));
   }
   if (errors->size() != errors_before) return nullptr;
+  const STACK_OF(SSL_CIPHER)* suites = SSL_CTX_get_ciphers(result->entries_.front().ctx.get());
+  for (size_t i = 0; i < sk_SSL_CIPHER_num(suites); ++i) {
+    result->suites_.push_back(SSL_CIPHER_get_protocol_id(sk_SSL_CIPHER_value(suites, i)));
+  }
   return result;
 }
 
 bool ServerContext::CanUse(const Entry& e, const ClientAbilities& client) {
   if (!e.ecdsa) return true;  // RSA: every client can verify it
-  auto has = [](const std::vector<uint16_t>& list, uint16_t v) {
-    return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
+  // A list the client did not send allows anything.
+  auto has = [](const std::optional<std::vector<uint16_t>>& list, uint16_t v) {
+    return !list || std::ranges::find(*list, v) != list->end();
   };
   if (client.tls13) return has(client.signature_schemes, e.scheme);
   // TLS 1.2: an ECDHE-ECDSA suite, the key's curve, and an ECDSA scheme.
-  bool any_ecdsa_scheme = client.signature_schemes.empty();
-  for (uint16_t s : client.signature_schemes) {
-    if ((s & 0xff) == 0x03) any_ecdsa_scheme = true;  // 0x0203..0x0603: ECDSA
-  }
+  const bool any_ecdsa_scheme =
+      !client.signature_schemes || std::ranges::any_of(*client.signature_schemes, [](uint16_t s) {
+        return (s & 0xff) == 0x03;  // 0x0203..0x0603: ECDSA
+      });
   return client.ecdsa_suite && has(client.groups, e.group) && any_ecdsa_scheme;
 }
 
@@ -144,45 +149,10 @@ SSL_CTX* ServerContext::ContextForName(std::string_view server_name,
   return first_match ? first_match->ctx.get() : entries_.front().ctx.get();
 }
 
-namespace {
-
-// A ClientHello extension as a list of 16-bit values after a length prefix
-// of |prefix| bytes.
-std::vector<uint16_t> U16List(const SSL_CLIENT_HELLO* hello, uint16_t type, size_t prefix,
-                              bool* present) {
-  const uint8_t* ext = nullptr;
-  size_t len = 0;
-  std::vector<uint16_t> out;
-  *present = SSL_early_callback_ctx_extension_get(hello, type, &ext, &len) && len >= prefix;
-  if (!*present) return out;
-  for (size_t i = prefix; i + 1 < len; i += 2) {
-    out.push_back(static_cast<uint16_t>(ext[i] << 8 | ext[i + 1]));
-  }
-  return out;
-}
-
-}  // namespace
-
 ssl_select_cert_result_t ServerContext::OnClientHello(const SSL_CLIENT_HELLO* hello) {
   SSL* ssl = hello->ssl;
   const auto* self = static_cast<const ServerContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
-  ClientAbilities client;
-  bool present = false;
-  const std::vector<uint16_t> versions =
-      U16List(hello, TLSEXT_TYPE_supported_versions, 1, &present);
-  client.tls13 = std::find(versions.begin(), versions.end(), TLS1_3_VERSION) != versions.end() &&
-                 SSL_get_min_proto_version(ssl) <= TLS1_3_VERSION;
-  client.signature_schemes = U16List(hello, TLSEXT_TYPE_signature_algorithms, 2, &present);
-  if (present && client.signature_schemes.empty()) client.signature_schemes.push_back(0);
-  client.groups = U16List(hello, TLSEXT_TYPE_supported_groups, 2, &present);
-  if (present && client.groups.empty()) client.groups.push_back(0);
-  client.ecdsa_suite = false;
-  for (size_t i = 0; i + 1 < hello->cipher_suites_len; i += 2) {
-    const uint16_t suite =
-        static_cast<uint16_t>(hello->cipher_suites[i] << 8 | hello->cipher_suites[i + 1]);
-    // ECDHE-ECDSA with AES-GCM or ChaCha20 (the suites this server offers).
-    if (suite == 0xC02B || suite == 0xC02C || suite == 0xCCA9) client.ecdsa_suite = true;
-  }
+  const ClientAbilities client = ReadClientAbilities(PartsOf(hello), self->suites_);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   SSL_CTX* chosen = self->ContextForName(name ? name : "", client);
   if (chosen != SSL_get_SSL_CTX(ssl) && !SSL_set_SSL_CTX(ssl, chosen)) {
