@@ -6,9 +6,10 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/config.h"
-
 namespace imapfront {
+
+// The "log.level" setting: lines below it are not written.
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);

@@ -329,14 +329,6 @@ Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors) {
     return {};
   }
   const Config& config = *result.config;
-  for (size_t i = 0; i < config.routes.size(); ++i) {
-    if (config.routes[i].limits.max_connections_per_ip != config.limits.max_connections_per_ip) {
-      errors->push_back(path + ": routes[" + std::to_string(i) +
-                        "].limits.max_connections_per_ip: applies to the whole process; set it "
-                        "in the top-level limits");
-    }
-  }
-  if (!errors->empty()) return {};
   tls::ServerOptions options;
   options.min_version = config.tls_min_version;
   for (const CertificateConfig& c : config.certificates) {

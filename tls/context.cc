@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "tls/server_name.h"
+
 namespace imapfront::tls {
 namespace {
 
@@ -12,21 +14,6 @@ constexpr char kCipherList[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
-bool NameMatches(std::string_view pattern, std::string_view name) {
-  auto equal_nocase = [](std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-             return (x | 0x20) == (y | 0x20);
-           });
-  };
-  if (pattern.starts_with("*.")) {
-    // "*.example.com" matches exactly one more label: "a.example.com".
-    size_t dot = name.find('.');
-    return dot != std::string_view::npos && dot > 0 &&
-           equal_nocase(pattern.substr(1), name.substr(dot));
-  }
-  return equal_nocase(pattern, name);
-}
 
 }  // namespace
 
@@ -48,13 +35,8 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
                                                            std::vector<std::string>* errors) {
   size_t errors_before = errors->size();
   auto result = std::shared_ptr<ServerContext>(new ServerContext());
-  uint16_t min_version = TLS1_2_VERSION;
-  if (options.min_version == "1.3") {
-    min_version = TLS1_3_VERSION;
-  } else if (options.min_version != "1.2") {
-    errors->push_back("tls.min_version: \"" + options.min_version +
-                      "\" is not one of \"1.2\", \"1.3\"");
-  }
+  const uint16_t min_version =
+      options.min_version == MinVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
   if (options.certificates.empty()) errors->push_back("tls.certificates: at least one is needed");
   for (size_t i = 0; i < options.certificates.size(); ++i) {
     const CertificateSpec& spec = options.certificates[i];
@@ -115,20 +97,25 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
     result->entries_.push_back(std::move(entry));
   }
   if (errors->size() != errors_before) return nullptr;
+  const STACK_OF(SSL_CIPHER)* suites = SSL_CTX_get_ciphers(result->entries_.front().ctx.get());
+  for (size_t i = 0; i < sk_SSL_CIPHER_num(suites); ++i) {
+    result->suites_.push_back(SSL_CIPHER_get_protocol_id(sk_SSL_CIPHER_value(suites, i)));
+  }
   return result;
 }
 
 bool ServerContext::CanUse(const Entry& e, const ClientAbilities& client) {
   if (!e.ecdsa) return true;  // RSA: every client can verify it
-  auto has = [](const std::vector<uint16_t>& list, uint16_t v) {
-    return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
+  // A list the client did not send allows anything.
+  auto has = [](const std::optional<std::vector<uint16_t>>& list, uint16_t v) {
+    return !list || std::ranges::find(*list, v) != list->end();
   };
   if (client.tls13) return has(client.signature_schemes, e.scheme);
   // TLS 1.2: an ECDHE-ECDSA suite, the key's curve, and an ECDSA scheme.
-  bool any_ecdsa_scheme = client.signature_schemes.empty();
-  for (uint16_t s : client.signature_schemes) {
-    if ((s & 0xff) == 0x03) any_ecdsa_scheme = true;  // 0x0203..0x0603: ECDSA
-  }
+  const bool any_ecdsa_scheme =
+      !client.signature_schemes || std::ranges::any_of(*client.signature_schemes, [](uint16_t s) {
+        return (s & 0xff) == 0x03;  // 0x0203..0x0603: ECDSA
+      });
   return client.ecdsa_suite && has(client.groups, e.group) && any_ecdsa_scheme;
 }
 
@@ -136,7 +123,7 @@ SSL_CTX* ServerContext::ContextForName(std::string_view server_name,
                                        const ClientAbilities& client) const {
   auto matches = [&](const Entry& e, bool wildcard) {
     for (const std::string& n : e.names) {
-      if (n.starts_with("*.") == wildcard && NameMatches(n, server_name)) return true;
+      if (IsWildcardPattern(n) == wildcard && ServerNameMatches(n, server_name)) return true;
     }
     return false;
   };
@@ -162,45 +149,10 @@ SSL_CTX* ServerContext::ContextForName(std::string_view server_name,
   return first_match ? first_match->ctx.get() : entries_.front().ctx.get();
 }
 
-namespace {
-
-// A ClientHello extension as a list of 16-bit values after a length prefix
-// of |prefix| bytes.
-std::vector<uint16_t> U16List(const SSL_CLIENT_HELLO* hello, uint16_t type, size_t prefix,
-                              bool* present) {
-  const uint8_t* ext = nullptr;
-  size_t len = 0;
-  std::vector<uint16_t> out;
-  *present = SSL_early_callback_ctx_extension_get(hello, type, &ext, &len) && len >= prefix;
-  if (!*present) return out;
-  for (size_t i = prefix; i + 1 < len; i += 2) {
-    out.push_back(static_cast<uint16_t>(ext[i] << 8 | ext[i + 1]));
-  }
-  return out;
-}
-
-}  // namespace
-
 ssl_select_cert_result_t ServerContext::OnClientHello(const SSL_CLIENT_HELLO* hello) {
   SSL* ssl = hello->ssl;
   const auto* self = static_cast<const ServerContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
-  ClientAbilities client;
-  bool present = false;
-  const std::vector<uint16_t> versions =
-      U16List(hello, TLSEXT_TYPE_supported_versions, 1, &present);
-  client.tls13 = std::find(versions.begin(), versions.end(), TLS1_3_VERSION) != versions.end() &&
-                 SSL_get_min_proto_version(ssl) <= TLS1_3_VERSION;
-  client.signature_schemes = U16List(hello, TLSEXT_TYPE_signature_algorithms, 2, &present);
-  if (present && client.signature_schemes.empty()) client.signature_schemes.push_back(0);
-  client.groups = U16List(hello, TLSEXT_TYPE_supported_groups, 2, &present);
-  if (present && client.groups.empty()) client.groups.push_back(0);
-  client.ecdsa_suite = false;
-  for (size_t i = 0; i + 1 < hello->cipher_suites_len; i += 2) {
-    const uint16_t suite =
-        static_cast<uint16_t>(hello->cipher_suites[i] << 8 | hello->cipher_suites[i + 1]);
-    // ECDHE-ECDSA with AES-GCM or ChaCha20 (the suites this server offers).
-    if (suite == 0xC02B || suite == 0xC02C || suite == 0xCCA9) client.ecdsa_suite = true;
-  }
+  const ClientAbilities client = ReadClientAbilities(PartsOf(hello), self->suites_);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   SSL_CTX* chosen = self->ContextForName(name ? name : "", client);
   if (chosen != SSL_get_SSL_CTX(ssl) && !SSL_set_SSL_CTX(ssl, chosen)) {

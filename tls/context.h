@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "tls/boringssl.h"
+#include "tls/client_hello.h"
+#include "tls/min_version.h"
 
 namespace imapfront::tls {
 
@@ -17,16 +19,8 @@ struct CertificateSpec {
 };
 
 struct ServerOptions {
-  std::string min_version = "1.2";            // "1.2" or "1.3"
+  MinVersion min_version = MinVersion::kTls12;
   std::vector<CertificateSpec> certificates;  // the first one is the default
-};
-
-// What a ClientHello says the client can verify.
-struct ClientAbilities {
-  bool tls13 = true;
-  std::vector<uint16_t> signature_schemes;  // empty: unknown
-  std::vector<uint16_t> groups;             // empty: unknown
-  bool ecdsa_suite = true;                  // TLS 1.2: offers an ECDHE-ECDSA suite
 };
 
 class ServerContext {
@@ -62,6 +56,7 @@ class ServerContext {
   static ssl_select_cert_result_t OnClientHello(const SSL_CLIENT_HELLO* hello);
 
   std::vector<Entry> entries_;
+  std::vector<uint16_t> suites_;  // the TLS 1.2 suites every context enables (kCipherList)
 };
 
 // "BoringSSL (API 17)": what --version prints.

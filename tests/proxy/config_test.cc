@@ -1,4 +1,4 @@
-#include "proxy/config.h"
+#include "proxy/config/config.h"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
@@ -127,7 +127,7 @@ TEST_CASE("config: SPEC's example parses to the values it shows") {
   CHECK(config.stats_listen->text == "127.0.0.1:9100");
   CHECK(config.log_level == LogLevel::kInfo);
   CHECK(config.access_log == "-");
-  CHECK(config.tls_min_version == "1.2");
+  CHECK(config.tls_min_version == tls::MinVersion::kTls12);
   REQUIRE(config.certificates.size() == 1);
   CHECK(config.certificates[0].cert == "/etc/imapfront/mail.pem");
   CHECK(config.certificates[0].key == "/etc/imapfront/mail.key");
@@ -173,7 +173,7 @@ TEST_CASE("config: a minimal file gets every default") {
   CHECK(Port(*config.stats_listen) == 9100);
   CHECK(config.log_level == LogLevel::kInfo);
   CHECK(config.access_log == "-");
-  CHECK(config.tls_min_version == "1.2");
+  CHECK(config.tls_min_version == tls::MinVersion::kTls12);
   CHECK(config.certificates[0].names.empty());
   CHECK(config.listeners[0].mode == ListenerMode::kImplicitTls);
   REQUIRE(config.routes.size() == 1);
@@ -198,7 +198,7 @@ TEST_CASE("config: other accepted values") {
   CHECK(config.workers == 8);
   CHECK(config.log_level == LogLevel::kDebug);
   CHECK(config.access_log == "/var/log/imapfront/access.log");
-  CHECK(config.tls_min_version == "1.3");
+  CHECK(config.tls_min_version == tls::MinVersion::kTls13);
   CHECK(config.listeners[0].listen.addr.ss_family == AF_INET6);
   CHECK(config.listeners[0].listen.addr_len == sizeof(sockaddr_in6));
   CHECK(Port(config.listeners[0].listen) == 143);
@@ -223,7 +223,7 @@ TEST_CASE("config: stats.listen null disables the endpoint, {} keeps the default
 TEST_CASE("config: route limits are the global limits with the route's overrides") {
   // The global limits come after the routes in the file, as they may.
   Json doc = Minimal();
-  doc["routes"][0]["limits"] = {{"idle_timeout", 0.25}, {"max_connections_per_ip", 20}};
+  doc["routes"][0]["limits"] = {{"idle_timeout", 0.25}, {"max_line_bytes", 2048}};
   doc["routes"].push_back({{"name", "plain"}, {"backends", {"10.0.0.9:143"}}});
   doc["limits"] = {{"idle_timeout", 1900}, {"max_connections", 50}, {"close_timeout", 2.5}};
   const ConfigResult result = Parse(doc);
@@ -236,7 +236,8 @@ TEST_CASE("config: route limits are the global limits with the route's overrides
 
   const Limits& overridden = config.routes[0].limits;
   CHECK(overridden.idle_timeout == 0.25);
-  CHECK(overridden.max_connections_per_ip == 20);
+  CHECK(overridden.max_line_bytes == 2048);
+  CHECK(overridden.max_connections_per_ip == 0);
   CHECK(overridden.max_connections == 50);  // from the global limits
   CHECK(overridden.close_timeout == 2.5);
   CHECK(overridden.handshake_timeout == 10);  // the default
@@ -244,6 +245,7 @@ TEST_CASE("config: route limits are the global limits with the route's overrides
   const Limits& plain = config.routes[1].limits;
   CHECK(plain.idle_timeout == 1900);
   CHECK(plain.max_connections == 50);
+  CHECK(plain.max_line_bytes == 65536);
   CHECK(plain.max_connections_per_ip == 0);
 }
 
@@ -458,6 +460,30 @@ TEST_CASE("config error: bad durations, sizes and counts") {
               "must fit)");
   CHECK_ERROR(result, "imapfront.json: limits.max_connections: must not be negative");
   CHECK(result.errors.size() == 9);
+}
+
+TEST_CASE("config error: a route may not change max_connections_per_ip") {
+  // Counted at accept, before any route is known: process-wide only.
+  Json doc = Minimal();
+  doc["routes"].push_back({{"name", "other"}, {"backends", {"10.0.0.9:143"}}});
+  doc["routes"][1]["limits"] = {{"max_connections_per_ip", 3}};
+  ConfigResult result = Parse(doc);
+  CHECK_ERROR(result,
+              "imapfront.json: routes[1].limits.max_connections_per_ip: applies to the whole "
+              "process; set it in the top-level limits");
+  CHECK_MESSAGE(result.errors.size() == 1, AllErrors(result));
+
+  // Reported together with the file's other errors.
+  doc["workers"] = -1;
+  result = Parse(doc);
+  CHECK_MESSAGE(result.errors.size() == 2, AllErrors(result));
+
+  // The top-level value repeated is no change.
+  doc["workers"] = 0;
+  doc["limits"] = {{"max_connections_per_ip", 3}};
+  result = Parse(doc);
+  REQUIRE_MESSAGE(result.config != nullptr, AllErrors(result));
+  CHECK(result.config->routes[1].limits.max_connections_per_ip == 3);
 }
 
 TEST_CASE("config error: unresolvable backend host names the path") {

@@ -56,7 +56,8 @@ struct Pair {
     std::string dir = MakeTempDir();
     auto cert = MakeTestCert(dir, "server", {"mail.example.com"});
     std::vector<std::string> errors;
-    server_ctx = ServerContext::Create({"1.2", {{cert.cert_path, cert.key_path, {}}}}, &errors);
+    server_ctx =
+        ServerContext::Create({MinVersion::kTls12, {{cert.cert_path, cert.key_path, {}}}}, &errors);
     REQUIRE(server_ctx);
     SSL_CTX_set_max_proto_version(client_ctx.get(), max_version);
     server = std::make_unique<Endpoint>(server_ctx->NewSession(), &to_client);
@@ -179,7 +180,8 @@ TEST_CASE("garbage instead of a ClientHello is an error with a reason") {
   std::string dir = MakeTempDir();
   auto cert = MakeTestCert(dir, "server", {"localhost"});
   std::vector<std::string> errors;
-  auto ctx = ServerContext::Create({"1.2", {{cert.cert_path, cert.key_path, {}}}}, &errors);
+  auto ctx =
+      ServerContext::Create({MinVersion::kTls12, {{cert.cert_path, cert.key_path, {}}}}, &errors);
   REQUIRE(ctx);
   StringSink sink;
   Endpoint server(ctx->NewSession(), &sink);
@@ -194,7 +196,7 @@ TEST_CASE("context errors name the certificate entry") {
   auto a = MakeTestCert(dir, "a", {"a.example"});
   auto b = MakeTestCert(dir, "b", {"b.example"});
   std::vector<std::string> errors;
-  auto ctx = ServerContext::Create({"1.2",
+  auto ctx = ServerContext::Create({MinVersion::kTls12,
                                     {{a.cert_path, a.key_path, {}},
                                      {a.cert_path, b.key_path, {}},
                                      {dir + "/none.pem", a.key_path, {}}}},
@@ -212,7 +214,7 @@ TEST_CASE("SNI selects the certificate: exact, wildcard, default") {
   auto b = MakeTestCert(dir, "b", {"mail.example.com"});
   auto c = MakeTestCert(dir, "c", {"*.example.org"});
   std::vector<std::string> errors;
-  auto ctx = ServerContext::Create({"1.2",
+  auto ctx = ServerContext::Create({MinVersion::kTls12,
                                     {{a.cert_path, a.key_path, {}},
                                      {b.cert_path, b.key_path, {"mail.example.com"}},
                                      {c.cert_path, c.key_path, {"*.example.org"}}}},

@@ -1,0 +1,73 @@
+// Config's own queries, and the way in: read the file, read the JSON,
+// validate it (proxy/config/validate.cc).
+#include "proxy/config/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include "proxy/config/json_reader.h"
+#include "proxy/config/validate.h"
+#include "tls/server_name.h"
+
+namespace imapfront {
+namespace {
+
+bool ReadFile(const std::string& path, std::string* text, std::string* error) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = std::generic_category().message(errno);
+    return false;
+  }
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n > 0) {
+      text->append(buffer, static_cast<size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      if (n < 0) *error = std::generic_category().message(errno);
+      close(fd);
+      return n == 0;
+    }
+  }
+}
+
+}  // namespace
+
+const ListenerConfig* Config::FindListener(std::string_view name) const {
+  for (const ListenerConfig& l : listeners) {
+    if (l.name == name) return &l;
+  }
+  return nullptr;
+}
+
+const RouteConfig* Config::SelectRoute(std::string_view listener,
+                                       std::string_view server_name) const {
+  for (const RouteConfig& route : routes) {
+    const bool sni_ok =
+        !route.sni ||
+        (!server_name.empty() && std::ranges::any_of(*route.sni, [&](const std::string& pattern) {
+          return tls::ServerNameMatches(pattern, server_name);
+        }));
+    const bool listener_ok =
+        !route.listeners || std::ranges::find(*route.listeners, listener) != route.listeners->end();
+    if (sni_ok && listener_ok) return &route;
+  }
+  return nullptr;
+}
+
+ConfigResult ParseConfig(std::string_view text, const std::string& path) {
+  return config::Validate(config::ReadJson(text), path);
+}
+
+ConfigResult LoadConfig(const std::string& path) {
+  std::string text;
+  std::string error;
+  if (!ReadFile(path, &text, &error)) return {nullptr, {path + ": cannot read: " + error}};
+  return ParseConfig(text, path);
+}
+
+}  // namespace imapfront

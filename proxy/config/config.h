@@ -1,0 +1,85 @@
+// The JSON configuration (SPEC.md, "Configuration"), parsed and validated.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/config/socket_address.h"
+#include "proxy/log.h"
+#include "tls/min_version.h"
+
+namespace imapfront {
+
+struct Limits {
+  double handshake_timeout = 10;
+  double idle_timeout = 1860;
+  double max_lifetime = 86400;
+  double lifetime_grace = 60;
+  double shutdown_grace = 30;
+  double backend_connect_timeout = 5;
+  double close_timeout = 5;
+  uint64_t max_connections = 10000;
+  uint64_t max_connections_per_ip = 0;
+  uint64_t max_line_bytes = 65536;
+  uint64_t max_literal_bytes = 67108864;
+  uint64_t buffer_bytes = 262144;
+};
+
+enum class ListenerMode { kImplicitTls, kStartTls };
+enum class LiteralPlus { kPass, kEmulate };
+
+struct CertificateConfig {
+  std::string cert;
+  std::string key;
+  std::vector<std::string> names;
+};
+
+struct ListenerConfig {
+  std::string name;
+  SocketAddress listen;
+  ListenerMode mode = ListenerMode::kImplicitTls;
+};
+
+struct RouteConfig {
+  std::string name;
+  std::optional<std::vector<std::string>> sni;        // absent: any
+  std::optional<std::vector<std::string>> listeners;  // absent: any
+  std::vector<SocketAddress> backends;
+  LiteralPlus literal_plus = LiteralPlus::kPass;
+  Limits limits;  // the global limits with this route's overrides applied
+};
+
+struct Config {
+  std::string path;                                          // the file it came from
+  unsigned workers = 0;                                      // as configured; 0 = one per core
+  std::optional<SocketAddress> stats_listen = std::nullopt;  // null: disabled
+  LogLevel log_level = LogLevel::kInfo;
+  std::string access_log = "-";
+  tls::MinVersion tls_min_version = tls::MinVersion::kTls12;
+  std::vector<CertificateConfig> certificates;
+  std::vector<ListenerConfig> listeners;
+  std::vector<RouteConfig> routes;
+  Limits limits;
+
+  // The first route that serves a connection on |listener| with SNI
+  // |server_name| ("" when the client sent none), or null.
+  const RouteConfig* SelectRoute(std::string_view listener, std::string_view server_name) const;
+  // The listener named |name|, or null.
+  const ListenerConfig* FindListener(std::string_view name) const;
+};
+
+struct ConfigResult {
+  std::shared_ptr<const Config> config;  // null when there are errors
+  std::vector<std::string> errors;       // "FILE: JSON.PATH: reason", one per problem
+};
+
+// Parses |text| as the config file named |path| (used in messages).
+ConfigResult ParseConfig(std::string_view text, const std::string& path);
+// Reads and parses the file at |path|.
+ConfigResult LoadConfig(const std::string& path);
+
+}  // namespace imapfront

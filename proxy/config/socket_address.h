@@ -1,0 +1,31 @@
+// Socket addresses as the config writes them: "127.0.0.1:993", "[::1]:993",
+// "mail.internal:143".
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace imapfront {
+
+// A resolved "host:port".
+struct SocketAddress {
+  std::string text;  // as written in the config
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+
+  const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&addr); }
+};
+
+// Parses "host:port" / "[v6]:port"; hosts that are not IP literals are
+// resolved (first address). On failure returns nullopt and sets |error|.
+std::optional<SocketAddress> ParseSocketAddress(std::string_view text, bool resolve_names,
+                                                std::string* error);
+
+// The same family, address and port (however each was written).
+bool SameAddress(const SocketAddress& a, const SocketAddress& b);
+
+}  // namespace imapfront

@@ -1,0 +1,344 @@
+#include "proxy/config/validate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <set>
+#include <utility>
+
+#include "proxy/config/json_checks.h"
+#include "proxy/config/messages.h"
+#include "tls/server_name.h"
+
+namespace imapfront::config {
+namespace {
+
+constexpr uint64_t kMaxWorkers = 1024;
+constexpr std::string_view kDefaultStatsListen = "127.0.0.1:9100";
+
+constexpr std::string_view kRootKeys[] = {"workers",   "stats",  "log",   "tls",
+                                          "listeners", "routes", "limits"};
+constexpr std::string_view kStatsKeys[] = {"listen"};
+constexpr std::string_view kLogKeys[] = {"level", "access_log"};
+constexpr std::string_view kTlsKeys[] = {"min_version", "certificates"};
+constexpr std::string_view kCertificateKeys[] = {"cert", "key", "names"};
+constexpr std::string_view kListenerKeys[] = {"name", "listen", "mode"};
+constexpr std::string_view kRouteKeys[] = {"name",     "sni",          "listeners",
+                                           "backends", "literal_plus", "limits"};
+
+constexpr Choice<LogLevel> kLogLevels[] = {{"debug", LogLevel::kDebug},
+                                           {"info", LogLevel::kInfo},
+                                           {"warn", LogLevel::kWarn},
+                                           {"error", LogLevel::kError}};
+constexpr Choice<tls::MinVersion> kTlsVersions[] = {{"1.2", tls::MinVersion::kTls12},
+                                                    {"1.3", tls::MinVersion::kTls13}};
+constexpr Choice<ListenerMode> kListenerModes[] = {{"implicit_tls", ListenerMode::kImplicitTls},
+                                                   {"starttls", ListenerMode::kStartTls}};
+constexpr Choice<LiteralPlus> kLiteralPlusModes[] = {{"pass", LiteralPlus::kPass},
+                                                     {"emulate", LiteralPlus::kEmulate}};
+
+// One key of "limits": a duration (|seconds|) or a size/count (|count|).
+struct LimitField {
+  std::string_view name;
+  double Limits::*seconds = nullptr;
+  uint64_t Limits::*count = nullptr;
+  bool positive = false;  // durations: 0 is not allowed
+  uint64_t min = 0;       // counts
+  std::string_view why;   // explains |min|
+};
+
+constexpr LimitField Duration(std::string_view name, double Limits::*seconds, bool positive) {
+  return {name, seconds, nullptr, positive, 0, ""};
+}
+
+constexpr LimitField Amount(std::string_view name, uint64_t Limits::*count, uint64_t min = 0,
+                            std::string_view why = "") {
+  return {name, nullptr, count, false, min, why};
+}
+
+constexpr LimitField kLimitFields[] = {
+    Duration("handshake_timeout", &Limits::handshake_timeout, true),
+    Duration("idle_timeout", &Limits::idle_timeout, true),
+    Duration("max_lifetime", &Limits::max_lifetime, false),
+    Duration("lifetime_grace", &Limits::lifetime_grace, false),
+    Duration("shutdown_grace", &Limits::shutdown_grace, false),
+    Duration("backend_connect_timeout", &Limits::backend_connect_timeout, true),
+    Duration("close_timeout", &Limits::close_timeout, true),
+    Amount("max_connections", &Limits::max_connections),
+    Amount("max_connections_per_ip", &Limits::max_connections_per_ip),
+    Amount("max_line_bytes", &Limits::max_line_bytes, 1024,
+           " (IMAP command lines can be long: UID sets, SEARCH criteria)"),
+    Amount("max_literal_bytes", &Limits::max_literal_bytes),
+    Amount("buffer_bytes", &Limits::buffer_bytes, 16384, " (a whole TLS record must fit)"),
+};
+
+std::vector<std::string_view> LimitKeys() {
+  std::vector<std::string_view> keys;
+  for (const LimitField& field : kLimitFields) keys.push_back(field.name);
+  return keys;
+}
+
+// A host name, or "*." followed by one (a wildcard for exactly one label).
+bool IsServerNamePattern(std::string_view name) {
+  if (tls::IsWildcardPattern(name)) name.remove_prefix(2);
+  if (name.empty() || name.front() == '.' || name.back() == '.') return false;
+  return std::ranges::all_of(name, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
+}
+
+class ConfigValidator : private JsonChecks {
+ public:
+  explicit ConfigValidator(const std::string& file) : JsonChecks(file) {}
+
+  ConfigResult Run(const JsonDocument& document, const std::string& file) {
+    for (const std::string& path : document.duplicate_keys) Error(path, "duplicate key");
+    if (!document.syntax_error.empty()) {
+      Error("", document.syntax_error);
+    } else {
+      config_->path = file;
+      ParseRoot(document.root);
+    }
+    if (error_count() > 0) return {nullptr, TakeErrors()};
+    return {std::move(config_), {}};
+  }
+
+ private:
+  std::optional<SocketAddress> Address(const Json& v, const std::string& path, bool resolve) {
+    const std::optional<std::string> text = String(v, path);
+    if (!text) return std::nullopt;
+    std::string error;
+    std::optional<SocketAddress> address = ParseSocketAddress(*text, resolve, &error);
+    if (!address) Error(path, error);
+    return address;
+  }
+
+  // An array of server names or "*.domain" wildcards (tls names, route sni).
+  std::optional<std::vector<std::string>> ServerNames(const Json& v, const std::string& path,
+                                                      bool allow_empty) {
+    if (!IsArray(v, path, allow_empty)) return std::nullopt;
+    std::vector<std::string> names;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::optional<std::string> name = String(v[i], Index(path, i));
+      if (name && !IsServerNamePattern(*name)) {
+        Error(Index(path, i), Quote(*name) + " is not a host name or \"*.domain\" wildcard");
+      } else if (name) {
+        names.push_back(*name);
+      }
+    }
+    return names.size() == v.size() ? std::optional(std::move(names)) : std::nullopt;
+  }
+
+  // --- sections ---------------------------------------------------------
+
+  void ParseRoot(const Json& root) {
+    if (!root.is_object()) {
+      Error("", "the configuration must be a JSON object, not " + Kind(root));
+      return;
+    }
+    CheckKeys(root, "", kRootKeys);
+    if (const Json* v = Find(root, "workers")) {
+      if (auto n = Count(*v, "workers", 0, kMaxWorkers))
+        config_->workers = static_cast<unsigned>(*n);
+    }
+    ParseStats(Find(root, "stats"));
+    if (const Json* v = Find(root, "log")) ParseLog(*v);
+    // Before routes: route limits start from the global ones, wherever they are in the file.
+    if (const Json* v = Find(root, "limits")) ParseLimits(*v, "limits", &config_->limits);
+    ParseTls(Find(root, "tls"));
+    if (const Json* v = Required(root, "", "listeners")) ParseListeners(*v);
+    if (const Json* v = Required(root, "", "routes")) ParseRoutes(*v);
+  }
+
+  void ParseStats(const Json* stats) {
+    std::string unused;
+    config_->stats_listen = ParseSocketAddress(kDefaultStatsListen, false, &unused);
+    if (stats == nullptr || !IsObject(*stats, "stats")) return;
+    CheckKeys(*stats, "stats", kStatsKeys);
+    const Json* listen = Find(*stats, "listen");
+    if (listen == nullptr) return;
+    config_->stats_listen =
+        listen->is_null() ? std::nullopt : Address(*listen, "stats.listen", false);
+  }
+
+  void ParseLog(const Json& log) {
+    if (!IsObject(log, "log")) return;
+    CheckKeys(log, "log", kLogKeys);
+    if (const Json* v = Find(log, "level")) {
+      if (auto level = OneOf(*v, "log.level", kLogLevels)) config_->log_level = *level;
+    }
+    if (const Json* v = Find(log, "access_log")) {
+      if (auto file = String(*v, "log.access_log")) config_->access_log = *file;
+    }
+  }
+
+  void ParseLimits(const Json& limits, const std::string& path, Limits* out) {
+    static const std::vector<std::string_view> kKeys = LimitKeys();
+    if (!IsObject(limits, path)) return;
+    CheckKeys(limits, path, kKeys);
+    for (const LimitField& field : kLimitFields) {
+      const Json* v = Find(limits, field.name);
+      if (v == nullptr) continue;
+      const std::string field_path = Join(path, field.name);
+      if (field.seconds != nullptr) {
+        if (auto s = Seconds(*v, field_path, field.positive)) out->*field.seconds = *s;
+      } else if (auto n = Count(*v, field_path, field.min, std::numeric_limits<uint64_t>::max(),
+                                field.why)) {
+        out->*field.count = *n;
+      }
+    }
+  }
+
+  void ParseTls(const Json* tls) {
+    if (tls == nullptr) {
+      Error("tls", "missing required key (it needs \"certificates\")");
+      return;
+    }
+    if (!IsObject(*tls, "tls")) return;
+    CheckKeys(*tls, "tls", kTlsKeys);
+    if (const Json* v = Find(*tls, "min_version")) {
+      if (auto version = OneOf(*v, "tls.min_version", kTlsVersions)) {
+        config_->tls_min_version = *version;
+      }
+    }
+    const Json* certificates = Required(*tls, "tls", "certificates");
+    if (certificates == nullptr || !IsArray(*certificates, "tls.certificates", false)) return;
+    for (size_t i = 0; i < certificates->size(); ++i) {
+      ParseCertificate((*certificates)[i], Index("tls.certificates", i));
+    }
+  }
+
+  void ParseCertificate(const Json& v, const std::string& path) {
+    if (!IsObject(v, path)) return;
+    CheckKeys(v, path, kCertificateKeys);
+    CertificateConfig certificate;
+    certificate.cert = RequiredString(v, path, "cert").value_or("");
+    certificate.key = RequiredString(v, path, "key").value_or("");
+    if (const Json* names = Find(v, "names")) {
+      certificate.names =
+          ServerNames(*names, Join(path, "names"), true).value_or(std::vector<std::string>{});
+    }
+    config_->certificates.push_back(std::move(certificate));
+  }
+
+  void ParseListeners(const Json& listeners) {
+    if (!IsArray(listeners, "listeners", false)) return;
+    for (size_t i = 0; i < listeners.size(); ++i) {
+      ParseListener(listeners[i], Index("listeners", i));
+    }
+  }
+
+  void ParseListener(const Json& v, const std::string& path) {
+    const size_t errors_before = error_count();
+    if (!IsObject(v, path)) return;
+    CheckKeys(v, path, kListenerKeys);
+    ListenerConfig listener;
+    if (auto name = RequiredString(v, path, "name")) {
+      if (!listener_names_.insert(*name).second) {
+        Error(Join(path, "name"), "duplicate listener name " + Quote(*name));
+      }
+      listener.name = *name;
+    }
+    if (const Json* listen = Required(v, path, "listen")) {
+      if (auto address = Address(*listen, Join(path, "listen"), false)) {
+        CheckListenUnique(*address, Join(path, "listen"));
+        listener.listen = std::move(*address);
+      }
+    }
+    if (const Json* mode = Find(v, "mode")) {
+      listener.mode = OneOf(*mode, Join(path, "mode"), kListenerModes).value_or(listener.mode);
+    }
+    if (error_count() == errors_before) config_->listeners.push_back(std::move(listener));
+  }
+
+  void CheckListenUnique(const SocketAddress& address, const std::string& path) {
+    for (const ListenerConfig& other : config_->listeners) {
+      if (SameAddress(other.listen, address)) {
+        Error(path,
+              "address " + address.text + " is already used by listener " + Quote(other.name));
+      }
+    }
+    if (config_->stats_listen && SameAddress(*config_->stats_listen, address)) {
+      Error(path, "address " + address.text + " is already used by stats.listen");
+    }
+  }
+
+  void ParseRoutes(const Json& routes) {
+    if (!IsArray(routes, "routes", false)) return;
+    for (size_t i = 0; i < routes.size(); ++i) ParseRoute(routes[i], Index("routes", i));
+  }
+
+  void ParseRoute(const Json& v, const std::string& path) {
+    const size_t errors_before = error_count();
+    if (!IsObject(v, path)) return;
+    CheckKeys(v, path, kRouteKeys);
+    RouteConfig route;
+    route.limits = config_->limits;
+    if (auto name = RequiredString(v, path, "name")) {
+      if (!route_names_.insert(*name).second) {
+        Error(Join(path, "name"), "duplicate route name " + Quote(*name));
+      }
+      route.name = *name;
+    }
+    if (const Json* sni = Find(v, "sni")) route.sni = ServerNames(*sni, Join(path, "sni"), false);
+    if (const Json* names = Find(v, "listeners")) {
+      route.listeners = RouteListeners(*names, Join(path, "listeners"));
+    }
+    if (const Json* backends = Required(v, path, "backends")) {
+      route.backends = Backends(*backends, Join(path, "backends"));
+    }
+    if (const Json* mode = Find(v, "literal_plus")) {
+      route.literal_plus =
+          OneOf(*mode, Join(path, "literal_plus"), kLiteralPlusModes).value_or(route.literal_plus);
+    }
+    if (const Json* limits = Find(v, "limits")) {
+      ParseLimits(*limits, Join(path, "limits"), &route.limits);
+      CheckRouteLimits(route.limits, Join(path, "limits"));
+    }
+    if (error_count() == errors_before) config_->routes.push_back(std::move(route));
+  }
+
+  // The per-IP cap is counted at accept, before any route is known.
+  void CheckRouteLimits(const Limits& limits, const std::string& path) {
+    if (limits.max_connections_per_ip != config_->limits.max_connections_per_ip) {
+      Error(Join(path, "max_connections_per_ip"),
+            "applies to the whole process; set it in the top-level limits");
+    }
+  }
+
+  std::vector<std::string> RouteListeners(const Json& v, const std::string& path) {
+    std::vector<std::string> names;
+    if (!IsArray(v, path, false)) return names;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::optional<std::string> name = String(v[i], Index(path, i));
+      if (name && !listener_names_.contains(*name)) {
+        Error(Index(path, i), "no listener is named " + Quote(*name));
+      }
+      if (name) names.push_back(*name);
+    }
+    return names;
+  }
+
+  std::vector<SocketAddress> Backends(const Json& v, const std::string& path) {
+    std::vector<SocketAddress> backends;
+    if (!IsArray(v, path, false)) return backends;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (auto address = Address(v[i], Index(path, i), true)) {
+        backends.push_back(std::move(*address));
+      }
+    }
+    return backends;
+  }
+
+  std::shared_ptr<Config> config_ = std::make_shared<Config>();
+  std::set<std::string, std::less<>> listener_names_;  // all, even those with errors
+  std::set<std::string, std::less<>> route_names_;
+};
+
+}  // namespace
+
+ConfigResult Validate(const JsonDocument& document, const std::string& file) {
+  return ConfigValidator(file).Run(document, file);
+}
+
+}  // namespace imapfront::config
