@@ -15,22 +15,18 @@ namespace {
 
 TEST_CASE(
     "access log: one JSON line per session, users from LOGIN and AUTHENTICATE, no passwords") {
-  ScriptedBackend backend(MiniImap);
-  TestSetup setup;
-  auto config = setup.Config({backend.port()});
-  const std::string log_path = setup.dir + "/access.log";
-  config["log"]["access_log"] = log_path;
-  Proxy proxy(config);
+  E2e t({.access_log = true});
+  const std::string& log_path = t.access_log;
   auto session = [&](const std::string& commands) {
-    TlsClient client(setup.port, "localhost");
-    REQUIRE(client.Handshake(commands));
-    CHECK(client.WaitEof());
+    auto client = t.Client("localhost");
+    REQUIRE(client->Handshake(commands));
+    CHECK(client->WaitEof());
   };
   session("a1 LOGIN alice \"s3cret-one\"\r\na2 APPEND INBOX {3+}\r\nabc\r\na3 LOGOUT\r\n");
   // AUTHENTICATE PLAIN with an initial response: "\0bob\0hunter2-two".
   session("b1 AUTHENTICATE PLAIN AGJvYgBodW50ZXIyLXR3bw==\r\nb2 LOGOUT\r\n");
   session("c1 LOGIN {5+}\r\ncarol {12+}\r\nsecret-three\r\nc2 LOGOUT\r\n");
-  QuietStats(proxy, 3);
+  t.QuietStats(3);
   REQUIRE(WaitFor([&] { return ReadJsonLines(log_path).size() == 3; }));
   auto lines = ReadJsonLines(log_path);
   std::map<std::string, nlohmann::json> by_user;
@@ -56,32 +52,28 @@ TEST_CASE(
         "duration_seconds", "bytes_in", "bytes_out", "commands", "appends", "reason"}) {
     CHECK_MESSAGE(alice.contains(key), key);
   }
-  const std::string everything = ReadFile(log_path) + proxy.Log();
+  const std::string everything = ReadFile(log_path) + t.proxy.Log();
   for (const char* secret : {"s3cret-one", "hunter2-two", "secret-three", "aHVudGVy"}) {
     CHECK_MESSAGE(everything.find(secret) == std::string::npos, secret);
   }
 }
 
 TEST_CASE("access log: SIGUSR1 reopens the file (logrotate)") {
-  ScriptedBackend backend(MiniImap);
-  TestSetup setup;
-  auto config = setup.Config({backend.port()});
-  const std::string log_path = setup.dir + "/access.log";
-  config["log"]["access_log"] = log_path;
-  Proxy proxy(config);
+  E2e t({.access_log = true});
+  const std::string& log_path = t.access_log;
   {
-    TlsClient client(setup.port);
-    REQUIRE(client.Handshake("a LOGOUT\r\n"));
-    CHECK(client.WaitEof());
+    auto client = t.Client();
+    REQUIRE(client->Handshake("a LOGOUT\r\n"));
+    CHECK(client->WaitEof());
   }
   REQUIRE(WaitFor([&] { return ReadJsonLines(log_path).size() == 1; }));
   REQUIRE(std::rename(log_path.c_str(), (log_path + ".1").c_str()) == 0);
-  proxy.Signal(SIGUSR1);
-  REQUIRE(WaitFor([&] { return proxy.Log().find("access log reopened") != std::string::npos; }));
+  t.proxy.Signal(SIGUSR1);
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("access log reopened") != std::string::npos; }));
   {
-    TlsClient client(setup.port);
-    REQUIRE(client.Handshake("b LOGOUT\r\n"));
-    CHECK(client.WaitEof());
+    auto client = t.Client();
+    REQUIRE(client->Handshake("b LOGOUT\r\n"));
+    CHECK(client->WaitEof());
   }
   REQUIRE(WaitFor([&] { return ReadJsonLines(log_path).size() == 1; }));
   CHECK(ReadJsonLines(log_path + ".1").size() == 1);

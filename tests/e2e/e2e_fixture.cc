@@ -4,9 +4,18 @@
 #include <openssl/sha.h>
 
 #include <cstdio>
+#include <exception>
 #include <sstream>
 
 namespace imapfront::testing {
+
+std::string BackendAddress(uint16_t port) {
+  return "127.0.0.1:" + std::to_string(port);
+}
+
+void UnreachableBackend(Json& config) {
+  config["routes"][0]["backends"] = {BackendAddress(FreePort())};
+}
 
 void MiniImap(BackendConnection& c) {
   c.Send(kGreeting);
@@ -99,6 +108,61 @@ bool ReadPlainUntil(Socket& s, std::string* got, std::string_view needle) {
     got->append(buf, static_cast<size_t>(n));
   }
   return got->find(needle) != std::string::npos;
+}
+
+// ---- E2e ----------------------------------------------------------------------
+
+E2e::E2e(E2eOptions options)
+    : backend(std::move(options.backend)),
+      plain_port(options.starttls ? FreePort() : 0),
+      access_log(options.access_log ? setup.dir + "/access.log" : ""),
+      proxy(Config(options)) {}
+
+Json E2e::Config(const E2eOptions& options) const {
+  Json config = setup.Config({backend.port()});
+  if (plain_port != 0) config = WithStartTls(std::move(config), plain_port);
+  if (!access_log.empty()) config["log"]["access_log"] = access_log;
+  if (options.config) options.config(config);
+  return config;
+}
+
+E2e::~E2e() {
+  // Nothing here may throw (no REQUIRE): a destructor, maybe during a
+  // failed case's unwinding, when there is nothing left worth checking.
+  if (stats_checked_ || !proxy.running() || std::uncaught_exceptions() > 0) return;
+  try {
+    Json stats;
+    const bool quiet = WaitFor([&] {
+      std::string response = HttpGet(proxy.stats_port(), "/stats");
+      size_t body = response.find("\r\n\r\n");
+      if (body == std::string::npos) return false;
+      stats = Json::parse(response.substr(body + 4), nullptr, false);
+      return stats.is_object() && stats["connections"]["active"] == 0;
+    });
+    CHECK_MESSAGE(quiet, "sessions still active at the end: " << stats.dump());
+    if (quiet) CheckStatsInvariant(stats);
+  } catch (const std::exception& e) {
+    FAIL_CHECK("reading the stats at the end: " << e.what());
+  }
+}
+
+std::unique_ptr<TlsClient> E2e::Client(const std::string& sni, uint16_t max_version) {
+  return std::make_unique<TlsClient>(setup.port, sni, max_version);
+}
+
+std::unique_ptr<TlsClient> E2e::Handshaken(const std::string& sni, uint16_t max_version) {
+  auto client = Client(sni, max_version);
+  REQUIRE(client->Handshake());
+  return client;
+}
+
+std::unique_ptr<TlsClient> E2e::Greeted(const std::string& sni) {
+  return testing::Greeted(setup.port, sni);
+}
+
+Json E2e::QuietStats(uint64_t accepted) {
+  stats_checked_ = true;
+  return testing::QuietStats(proxy, accepted);
 }
 
 }  // namespace imapfront::testing

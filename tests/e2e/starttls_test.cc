@@ -11,11 +11,8 @@ namespace imapfront::testing {
 namespace {
 
 TEST_CASE("STARTTLS: greeting, capabilities, nothing but CAPABILITY/NOOP/LOGOUT/STARTTLS") {
-  ScriptedBackend backend(MiniImap);
-  TestSetup setup;
-  const uint16_t plain_port = FreePort();
-  Proxy proxy(WithStartTls(setup.Config({backend.port()}), plain_port));
-  Socket s = Socket::Connect(plain_port);
+  E2e t({.starttls = true});
+  Socket s = Socket::Connect(t.plain_port);
   std::string got;
   REQUIRE(ReadPlainUntil(s, &got, "\r\n"));
   CHECK(got == kStartTlsGreeting);
@@ -39,17 +36,14 @@ TEST_CASE("STARTTLS: greeting, capabilities, nothing but CAPABILITY/NOOP/LOGOUT/
         "* BYE Logging out\r\ng OK LOGOUT completed\r\n");
   char buf[16];
   CHECK(s.ReadSome(buf, sizeof(buf), kWait) == 0);
-  CHECK(backend.connections() == 0);  // no credential, nothing, reached a backend
-  auto stats = QuietStats(proxy);
+  CHECK(t.backend.connections() == 0);  // no credential, nothing, reached a backend
+  auto stats = t.QuietStats();
   CHECK(ClosedCount(stats, "logout") == 1);
 }
 
 TEST_CASE("STARTTLS: bytes pipelined after STARTTLS are discarded, never executed") {
-  ScriptedBackend backend(MiniImap);
-  TestSetup setup;
-  const uint16_t plain_port = FreePort();
-  Proxy proxy(WithStartTls(setup.Config({backend.port()}), plain_port));
-  Socket s = Socket::Connect(plain_port);
+  E2e t({.starttls = true});
+  Socket s = Socket::Connect(t.plain_port);
   std::string got;
   REQUIRE(ReadPlainUntil(s, &got, kStartTlsGreeting));
   got.clear();
@@ -63,42 +57,40 @@ TEST_CASE("STARTTLS: bytes pipelined after STARTTLS are discarded, never execute
   CHECK(client.WaitEof());
   // No backend greeting (imapfront greeted already), no answer to "b".
   CHECK(client.received() == "c OK done\r\n* BYE logging out\r\nd OK LOGOUT completed\r\n");
-  REQUIRE(backend.WaitScriptsDone());
-  CHECK(backend.received(0) == "c CAPABILITY\r\nd LOGOUT\r\n");
-  auto stats = QuietStats(proxy);
+  REQUIRE(t.backend.WaitScriptsDone());
+  CHECK(t.backend.received(0) == "c CAPABILITY\r\nd LOGOUT\r\n");
+  auto stats = t.QuietStats();
   CHECK(ClosedCount(stats, "logout") == 1);
   CHECK(stats["tls"]["handshakes"] == 1);
 }
 
 TEST_CASE("STARTTLS: no STARTTLS within handshake_timeout gets a BYE") {
-  ScriptedBackend backend(MiniImap);
-  TestSetup setup;
-  const uint16_t plain_port = FreePort();
-  auto config = WithStartTls(setup.Config({backend.port()}), plain_port);
-  config["limits"] = {{"handshake_timeout", 0.4}};
-  Proxy proxy(config);
-  Socket s = Socket::Connect(plain_port);
+  E2e t({.config =
+             [](Json& config) {
+               config["limits"] = {{"handshake_timeout", 0.4}};
+             },
+         .starttls = true});
+  Socket s = Socket::Connect(t.plain_port);
   std::string got;
   REQUIRE(ReadPlainUntil(s, &got, "Autologout; no STARTTLS in time\r\n"));
   CHECK(got == kStartTlsGreeting + "* BYE Autologout; no STARTTLS in time\r\n");
-  auto stats = QuietStats(proxy);
+  auto stats = t.QuietStats();
   CHECK(ClosedCount(stats, "handshake_timeout") == 1);
 }
 
 TEST_CASE("STARTTLS: over the cap, the greeting is a BYE") {
-  ScriptedBackend backend(MiniImap);
-  TestSetup setup;
-  const uint16_t plain_port = FreePort();
-  auto config = WithStartTls(setup.Config({backend.port()}), plain_port);
-  config["limits"] = {{"max_connections", 1}};
-  Proxy proxy(config);
-  auto first = Greeted(setup.port);
-  Socket s = Socket::Connect(plain_port);
+  E2e t({.config =
+             [](Json& config) {
+               config["limits"] = {{"max_connections", 1}};
+             },
+         .starttls = true});
+  auto first = t.Greeted();
+  Socket s = Socket::Connect(t.plain_port);
   std::string got;
   REQUIRE(ReadPlainUntil(s, &got, "\r\n"));
   CHECK(got == "* BYE [UNAVAILABLE] Too many connections, try again later\r\n");
   first->SendCloseNotify();
-  auto stats = QuietStats(proxy, 2);
+  auto stats = t.QuietStats(2);
   CHECK(ClosedCount(stats, "limit") == 1);
 }
 

@@ -11,19 +11,18 @@ namespace imapfront::testing {
 namespace {
 
 TEST_CASE("stats endpoint: /healthz, /metrics, 404") {
-  TestSetup setup;
-  Proxy proxy(setup.Config({FreePort()}));
-  CHECK(HttpGet(proxy.stats_port(), "/healthz").find("HTTP/1.1 200 OK") == 0);
-  std::string metrics = HttpGet(proxy.stats_port(), "/metrics");
+  E2e t(UnreachableBackend);
+  CHECK(HttpGet(t.proxy.stats_port(), "/healthz").find("HTTP/1.1 200 OK") == 0);
+  std::string metrics = HttpGet(t.proxy.stats_port(), "/metrics");
   CHECK(metrics.find("HTTP/1.1 200 OK") == 0);
   CHECK(metrics.find("# TYPE imapfront_connections_closed_total counter") != std::string::npos);
   CHECK(metrics.find("imapfront_connections_closed_total{reason=\"tls_error\"} 0") !=
         std::string::npos);
   CHECK(metrics.find("imapfront_connections_accepted_total 0") != std::string::npos);
-  CHECK(HttpGet(proxy.stats_port(), "/nope").find("HTTP/1.1 404") == 0);
+  CHECK(HttpGet(t.proxy.stats_port(), "/nope").find("HTTP/1.1 404") == 0);
 
   // A request whose first segment fills the server's read buffer exactly.
-  Socket s = Socket::Connect(proxy.stats_port());
+  Socket s = Socket::Connect(t.proxy.stats_port());
   std::string head = "GET /healthz HTTP/1.1\r\nX-Pad: ";
   head += std::string(2048 - head.size(), 'p');
   REQUIRE(s.SendAll(head));
