@@ -10,7 +10,7 @@
 namespace imapfront::testing {
 namespace {
 
-TEST_CASE("caps: global max_connections across workers; a freed slot is usable again") {
+TEST_CASE("caps: global max_connections across workers, a freed slot is usable again") {
   E2e t([](Json& config) {
     config["workers"] = 2;
     config["limits"] = {{"max_connections", 3}};

@@ -34,7 +34,7 @@ TEST_CASE("binary literal with NUL and CRLF, multi-append, IMAP counters") {
   CHECK(ClosedCount(stats, "logout") == 1);
 }
 
-TEST_CASE("AUTHENTICATE and IDLE continuations; capabilities stripped everywhere") {
+TEST_CASE("AUTHENTICATE and IDLE continuations, capabilities stripped everywhere") {
   E2e t([](BackendConnection& c) {
     c.Send("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=PLAIN] ready\r\n");
     if (!c.ReadUntil("a1 AUTHENTICATE PLAIN\r\n")) return;
@@ -122,7 +122,7 @@ TEST_CASE("literals over max_literal_bytes: {n} gets NO [TOOBIG], {n+} is discar
 }
 
 TEST_CASE(
-    "a line over max_line_bytes: BYE, close, protocol_error; nothing of it reaches the backend") {
+    "a line over max_line_bytes: BYE, close, protocol_error, nothing of it reaches the backend") {
   E2e t([](Json& config) { config["limits"] = {{"max_line_bytes", 1024}}; });
   auto client = t.Greeted();
   REQUIRE(client->Send("a1 NOOP\r\n"));

@@ -166,7 +166,7 @@ TEST_CASE("SIGTERM: idle sessions end at once, a command in progress finishes fi
   CHECK(lines[1]["appends"] == 1);
 }
 
-TEST_CASE("SIGHUP: listeners added and removed; open sessions on a removed one go on") {
+TEST_CASE("SIGHUP: listeners added and removed, open sessions on a removed one go on") {
   E2e t;
   auto open = t.Greeted();
 

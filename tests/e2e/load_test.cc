@@ -29,7 +29,7 @@ TEST_CASE("many sessions on several workers: each counted exactly once") {
   CHECK(ClosedCount(stats, "logout") == kSessions);
 }
 
-TEST_CASE("stress: hundreds of sessions with random faults; every one counted exactly once") {
+TEST_CASE("stress: hundreds of sessions with random faults, every one counted exactly once") {
   // The backend fails some sessions on purpose: reset after the greeting,
   // or no greeting at all.
   std::atomic<int> backend_faults{0};

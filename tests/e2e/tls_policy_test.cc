@@ -13,7 +13,7 @@
 namespace imapfront::testing {
 namespace {
 
-TEST_CASE("TLS: 1.1 refused when the minimum is 1.2; 1.2 only when the minimum is 1.3") {
+TEST_CASE("TLS: 1.1 refused when the minimum is 1.2, 1.2 only when the minimum is 1.3") {
   E2e t;
   TlsClient old(t.port(), "", TLS1_1_VERSION);
   CHECK_FALSE(old.Handshake());
