@@ -421,7 +421,7 @@ TEST_CASE("config error: duplicate listener names and addresses, duplicate route
   CHECK_ERROR(result, "imapfront.json: routes[1].name: duplicate route name \"default\"");
 }
 
-TEST_CASE("config error: route refers to an unknown listener; empty sni and listeners") {
+TEST_CASE("config error: route refers to an unknown listener, empty sni and listeners") {
   Json doc = Minimal();
   doc["routes"][0]["listeners"] = {"imaps", "pop3s"};
   doc["routes"].push_back({{"name", "b"},
