@@ -4,7 +4,8 @@
 # a name with ';' became two ctest tests whose filters matched nothing: they
 # "passed" without running. Here each line stays whole; in the ctest name ';'
 # becomes ',' and in the --test-case filter '?' (doctest's one-character
-# wildcard), and ',' is escaped (doctest's filter separator).
+# wildcard), and ',' is escaped (doctest's filter separator). A test whose
+# filter matches no test case fails.
 #
 # Same -D inputs as doctest's script; labels and JUnit output are not supported.
 set(script "")
@@ -62,8 +63,10 @@ while(NOT output STREQUAL "")
   string(REPLACE ";" "?" filter "${filter}")
   add_command(add_test "${name}" ${TEST_EXECUTOR} "${TEST_EXECUTABLE}" "--test-case=${filter}"
               ${TEST_EXTRA_ARGS})
+  # A filter that matches no test case must fail, not pass.
   add_command(set_tests_properties "${name}" PROPERTIES
-              WORKING_DIRECTORY "${TEST_WORKING_DIR}" ${TEST_PROPERTIES})
+              WORKING_DIRECTORY "${TEST_WORKING_DIR}"
+              FAIL_REGULAR_EXPRESSION "\\[doctest\\] test cases: +0 [|]" ${TEST_PROPERTIES})
   list(APPEND tests "${name}")
 endwhile()
 
