@@ -17,6 +17,7 @@ PACKAGES=(
   dovecot-imapd
   python3 curl ca-certificates openssl
   clang libclang-rt-14-dev # fuzz targets (libFuzzer), deploy/run-fuzz.sh
+  clang-format             # deploy/check-format.sh (CI)
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d

@@ -13,8 +13,7 @@ namespace {
 
 using namespace testing;
 
-
-TEST_CASE("capability lists lose STARTTLS, LOGINDISABLED, COMPRESS=*, the rest is byte-exact") {
+TEST_CASE("capability lists lose STARTTLS, LOGINDISABLED, COMPRESS=*; the rest is byte-exact") {
   const CapabilityEdit strip;
   CHECK(RewriteCapabilities("* CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN LOGINDISABLED\r\n", true,
                             strip) == "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n");

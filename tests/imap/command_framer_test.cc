@@ -16,7 +16,6 @@ namespace {
 
 using namespace testing;
 
-
 const std::string kLiteral1 =
     "Subject: x\r\n\r\na9 LOGOUT\r\n* OK fake\r\n";  // looks like commands
 const std::string kClientTranscript =

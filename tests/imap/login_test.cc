@@ -14,7 +14,6 @@ namespace {
 
 using namespace testing;
 
-
 TEST_CASE("login user names: atom, quoted, literal, AUTHENTICATE PLAIN") {
   CHECK(ParseLoginUser("a LOGIN alice secret")->user == "alice");
   CHECK(ParseLoginUser("a LOGIN \"al \\\"ice\" secret")->user == "al \"ice");

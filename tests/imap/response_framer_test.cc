@@ -14,7 +14,6 @@ namespace {
 
 using namespace testing;
 
-
 const std::string kBody = "Subject: x\r\n\r\na2 OK fake\r\n* BYE fake\r\n+ fake\r\n{5}\r\n";
 const std::string kServerTranscript =
     "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED COMPRESS=DEFLATE LITERAL+] ready\r\n"
