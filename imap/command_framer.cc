@@ -277,6 +277,10 @@ bool CommandFramer::PopTag(std::string_view tag) {
   return std::find(in_flight_.begin(), in_flight_.end(), hash) == in_flight_.end();
 }
 
+bool CommandFramer::TagInFlight(std::string_view tag) const {
+  return std::find(in_flight_.begin(), in_flight_.end(), TagHash(tag)) != in_flight_.end();
+}
+
 bool CommandFramer::AtCommandBoundary() const {
   // A command being discarded sent nothing, or was ended by the server's
   // refusal.

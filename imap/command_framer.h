@@ -87,6 +87,8 @@ class CommandFramer {
   void AnsweredLocally() { PopTag(tag_); }
 
   bool blocked() const { return state_ == State::kBlocked; }
+  // A client command with |tag| awaits its tagged answer.
+  bool TagInFlight(std::string_view tag) const;
   // Everything the owner has sent the server so far ends with a whole
   // command: no line or literal of a command is half sent, no AUTHENTICATE
   // exchange or IDLE is open. A partial line the framer still holds has not

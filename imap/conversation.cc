@@ -136,21 +136,43 @@ void Conversation::AnswerClient(std::string line) {
 
 // ---- imapfront's own commands --------------------------------------------------
 
-void Conversation::Send(std::string_view command, std::unique_ptr<OwnCommand> handler) {
+bool Conversation::Send(std::string_view command, std::unique_ptr<OwnCommand> handler) {
+  if (!handler || own_queued_.size() >= kMaxOwnQueued) return false;
   own_queued_.push_back({std::string(command), std::move(handler)});
   SendOwnCommands();
+  return true;
 }
 
 void Conversation::SendOwnCommands() {
   if (!greeted_ || halted_) return;
+  if (client_ended_ || logout_seen_) {
+    own_queued_.clear();  // nobody is left to serve
+    return;
+  }
   while (!own_queued_.empty() && commands_.AtCommandBoundary()) {
     Queued next = std::move(own_queued_.front());
     own_queued_.pop_front();
-    std::string tag = "imapfront" + std::to_string(next_own_tag_++);
+    // Unlike any tag the client awaits an answer for, so answers cannot be
+    // mixed up (one the client uses later is answered after ours).
+    std::string tag;
+    do {
+      tag = "imapfront" + std::to_string(next_own_tag_++);
+    } while (commands_.TagInFlight(tag) || IsOwnTag(tag));
     const std::string line = tag + " " + next.command + "\r\n";
     own_in_flight_.push_back({std::move(tag), std::move(next.handler)});
     sink_->ToBackend(AsBytes(line), Sink::ToBackendKind::kOwnCommand);
   }
+}
+
+bool Conversation::IsOwnTag(std::string_view tag) const {
+  return std::any_of(own_in_flight_.begin(), own_in_flight_.end(),
+                     [&](const InFlight& c) { return c.tag == tag; });
+}
+
+bool Conversation::DropOverlongLine(ResponseLine::Kind kind, std::string_view tag) {
+  // An answer to imapfront's own command never reaches the client, however
+  // long it is.
+  return kind == ResponseLine::Kind::kTagged && IsOwnTag(tag);
 }
 
 bool Conversation::OwnTagged(const ResponseLine& line) {

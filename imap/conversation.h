@@ -92,14 +92,21 @@ class Conversation final : private ResponseVisitor {
   void OnBackendGreeting(std::span<const uint8_t> line, bool relay);
   // Backend bytes after the greeting.
   void OnBackendBytes(std::span<const uint8_t> bytes);
+  // The client will send no more (it half-closed): imapfront sends no new
+  // commands of its own either, so the backend's side can be closed.
+  void OnClientEnded() { client_ended_ = true; }
   // The owner is ending the session: do nothing more.
   void Halt() { halted_ = true; }
 
   // ---- imapfront's own commands --------------------------------------------
 
-  // Sends "TAG |command|\r\n" (|command| without tag and CRLF) at the next
-  // command boundary after the greeting; |handler| gets its responses.
-  void Send(std::string_view command, std::unique_ptr<OwnCommand> handler);
+  // Sends "TAG |command|\r\n" (|command| without tag and CRLF, one line, no
+  // literal) at the next command boundary after the greeting, with a tag no
+  // client command in flight uses; |handler| (not null) gets its responses.
+  // None is sent once the client has ended or logged out. Returns false,
+  // sending nothing, when kMaxOwnQueued commands are waiting already.
+  bool Send(std::string_view command, std::unique_ptr<OwnCommand> handler);
+  static constexpr size_t kMaxOwnQueued = 64;
   size_t own_in_flight() const { return own_in_flight_.size(); }
   size_t own_queued() const { return own_queued_.size(); }
 
@@ -145,6 +152,8 @@ class Conversation final : private ResponseVisitor {
   void OnResponseBytes(std::span<const uint8_t> bytes) override;
   void OnResponseLine(const ResponseLine& line) override;
   void OnResponseEnd() override;
+  bool DropOverlongLine(ResponseLine::Kind kind, std::string_view tag) override;
+  bool IsOwnTag(std::string_view tag) const;
 
   ConversationSink* sink_;
   CommandFramer commands_;
@@ -155,6 +164,7 @@ class Conversation final : private ResponseVisitor {
   bool halted_ = false;
   bool resume_ = false;
   bool logout_seen_ = false;
+  bool client_ended_ = false;
   std::string user_;
   UserSource user_next_ = UserSource::kNone;
   uint64_t next_own_tag_ = 1;

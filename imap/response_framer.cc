@@ -111,13 +111,15 @@ size_t ResponseFramer::FeedHeld(std::span<const uint8_t> input, ResponseVisitor&
   const size_t take =
       lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - input.data()) + 1 : input.size();
   if (!overflowed_ && held_.size() + take > max_held_line_) {
-    // Too long to hold: pass it on as it is; the owner still learns its end.
-    visitor.OnResponseBytes(Bytes(held_));
+    // Too long to hold: pass it on as it is (or drop it, if the owner
+    // says so); the owner still learns its end.
+    dropping_ = visitor.DropOverlongLine(kind_, tag_);
+    if (!dropping_) visitor.OnResponseBytes(Bytes(held_));
     held_.clear();
     overflowed_ = true;
   }
   if (overflowed_) {
-    visitor.OnResponseBytes(input.first(take));
+    if (!dropping_) visitor.OnResponseBytes(input.first(take));
   } else {
     held_.append(reinterpret_cast<const char*>(input.data()), take);
   }
@@ -143,6 +145,7 @@ void ResponseFramer::EmitHeld(ResponseVisitor& visitor) {
   held_.clear();
   if (held_.capacity() > 4096) held_.shrink_to_fit();
   overflowed_ = false;
+  dropping_ = false;
   state_ = State::kLineStart;
 }
 

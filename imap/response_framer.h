@@ -38,6 +38,12 @@ class ResponseVisitor {
   virtual void OnResponseLine(const ResponseLine& line) = 0;
   // A response has ended: the stream is between responses.
   virtual void OnResponseEnd() {}
+  // A held line grew past the hold limit and would be passed on as it
+  // streams (|tag|: a tagged line's tag). Return true to drop its bytes
+  // instead; OnResponseLine still tells its end, with passed_on set.
+  virtual bool DropOverlongLine(ResponseLine::Kind /*kind*/, std::string_view /*tag*/) {
+    return false;
+  }
 
  protected:
   ~ResponseVisitor() = default;
@@ -70,6 +76,7 @@ class ResponseFramer {
   State state_ = State::kLineStart;
   ResponseLine::Kind kind_ = ResponseLine::Kind::kStatus;
   bool overflowed_ = false;  // a held line passed the limit and is streaming
+  bool dropping_ = false;    // ... and its owner drops it
   std::string held_;
   std::string tag_;
   std::string status_;

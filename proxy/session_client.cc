@@ -167,6 +167,7 @@ void Session::OnCiphertext(std::span<const uint8_t> bytes) {
 
 void Session::ClientEof() {
   client_.EndInput();
+  if (conversation_) conversation_->OnClientEnded();
   switch (phase_) {
     case Phase::kPlain:
       Close(CloseReason::kClientClosed);

@@ -243,5 +243,68 @@ TEST_CASE("conversation: a line too long and a literal too big mid-command end t
   }
 }
 
+TEST_CASE("conversation: an own tag never equals a tag the client awaits an answer for") {
+  RecordingSink sink;
+  Conversation conv({}, &sink);
+  conv.OnBackendGreeting(AsBytes("* OK hi\r\n"), true);
+  sink.client.clear();
+  conv.OnClientBytes(AsBytes("imapfront1 SELECT INBOX\r\n"));
+  int completed = 0;
+  CHECK(conv.Send("NOOP", std::make_unique<CountingCommand>(&completed)));
+  CHECK(sink.backend == "imapfront1 SELECT INBOX\r\nimapfront2 NOOP\r\n");
+  conv.OnBackendBytes(AsBytes("imapfront1 NO no such mailbox\r\nimapfront2 OK done\r\n"));
+  CHECK(sink.client == "imapfront1 NO no such mailbox\r\n");
+  CHECK(completed == 1);
+}
+
+TEST_CASE("conversation: an own command's answer longer than the hold limit is dropped whole") {
+  RecordingSink sink;
+  Conversation conv({.max_line_bytes = 40}, &sink);
+  conv.OnBackendGreeting(AsBytes("* OK hi\r\n"), true);
+  sink.client.clear();
+  int completed = 0;
+  conv.Send("NOOP", std::make_unique<CountingCommand>(&completed));
+  const std::string answer =
+      "imapfront1 OK NOOP completed, and a long text follows here and goes on\r\n";
+  for (size_t i = 0; i < answer.size(); ++i) conv.OnBackendBytes(AsBytes(answer.substr(i, 1)));
+  CHECK(sink.client.empty());
+  CHECK(completed == 1);
+  // A client's own long answer still streams through.
+  conv.OnClientBytes(AsBytes("a1 NOOP\r\n"));
+  const std::string client_answer = "a1 OK " + std::string(60, 'x') + "\r\n";
+  conv.OnBackendBytes(AsBytes(client_answer));
+  CHECK(sink.client == client_answer);
+}
+
+TEST_CASE("conversation: no own commands after LOGOUT or once the client has ended") {
+  for (bool logout : {true, false}) {
+    CAPTURE(logout);
+    RecordingSink sink;
+    Conversation conv({}, &sink);
+    conv.OnBackendGreeting(AsBytes("* OK hi\r\n"), true);
+    if (logout) {
+      conv.OnClientBytes(AsBytes("a1 LOGOUT\r\n"));
+    } else {
+      conv.OnClientEnded();
+    }
+    int completed = 0;
+    conv.Send("NOOP", std::make_unique<CountingCommand>(&completed));
+    CHECK(sink.own_sent == 0);
+    CHECK(conv.own_queued() == 0);
+  }
+}
+
+TEST_CASE("conversation: the queue of own commands is bounded; a handler is required") {
+  RecordingSink sink;
+  Conversation conv({}, &sink);  // not greeted: everything queues
+  int completed = 0;
+  CHECK_FALSE(conv.Send("NOOP", nullptr));
+  for (size_t i = 0; i < Conversation::kMaxOwnQueued; ++i) {
+    CHECK(conv.Send("NOOP", std::make_unique<CountingCommand>(&completed)));
+  }
+  CHECK_FALSE(conv.Send("NOOP", std::make_unique<CountingCommand>(&completed)));
+  CHECK(conv.own_queued() == Conversation::kMaxOwnQueued);
+}
+
 }  // namespace
 }  // namespace imapfront::imap
