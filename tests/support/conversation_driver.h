@@ -55,6 +55,17 @@ class FakeBackend {
   size_t commands() const { return commands_; }
 
  private:
+  // tag = 1*<any ASTRING-CHAR except "+">
+  static bool ValidTag(std::string_view tag) {
+    for (char c : tag) {
+      if (c <= 0x20 || c >= 0x7f ||
+          std::string_view("(){%*\"\\+").find(c) != std::string_view::npos) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   void Line(const CommandStep& step, std::string& out) {
     const std::string tag = framer_.tag();
     const bool own = tag.starts_with(kOwnPrefix);
@@ -75,7 +86,7 @@ class FakeBackend {
       return;
     }
     if (!step.command_end || tag.empty()) return;
-    if (tag[0] == '+' || tag[0] == '*') {
+    if (!ValidTag(tag)) {
       // Not a tag (RFC 9051 9): a real server cannot answer it tagged.
       out += "* BAD invalid tag\r\n";
       framer_.OnServerTagged(tag);
