@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "proxy/access_log.h"
-#include "proxy/config.h"
+#include "proxy/config/config.h"
 #include "tls/context.h"
 
 namespace imapfront {

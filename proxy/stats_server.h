@@ -8,7 +8,7 @@
 #include <functional>
 #include <string>
 
-#include "proxy/config.h"
+#include "proxy/config/config.h"
 #include "proxy/stats.h"
 
 namespace imapfront {

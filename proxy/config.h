@@ -1,4 +1,0 @@
-// Forwarding header: the config lives in proxy/config/.
-#pragma once
-
-#include "proxy/config/config.h"  // IWYU pragma: export
