@@ -137,35 +137,37 @@ void Conversation::AnswerClient(std::string line) {
 // ---- imapfront's own commands --------------------------------------------------
 
 bool Conversation::Send(std::string_view command, std::unique_ptr<OwnCommand> handler) {
-  if (!handler || own_queued_.size() >= kMaxOwnQueued) return false;
-  own_queued_.push_back({std::string(command), std::move(handler)});
+  if (!handler || own_queued() >= kMaxOwnQueued) return false;
+  if (!own_) own_ = std::make_unique<OwnCommands>();
+  own_->queued.push_back({std::string(command), std::move(handler)});
   SendOwnCommands();
   return true;
 }
 
 void Conversation::SendOwnCommands() {
-  if (!greeted_ || halted_) return;
+  if (!own_ || !greeted_ || halted_) return;
   if (client_ended_ || logout_seen_) {
-    own_queued_.clear();  // nobody is left to serve
+    own_->queued.clear();  // nobody is left to serve
     return;
   }
-  while (!own_queued_.empty() && commands_.AtCommandBoundary()) {
-    Queued next = std::move(own_queued_.front());
-    own_queued_.pop_front();
+  while (!own_->queued.empty() && commands_.AtCommandBoundary()) {
+    Queued next = std::move(own_->queued.front());
+    own_->queued.erase(own_->queued.begin());
     // Unlike any tag the client awaits an answer for, so answers cannot be
     // mixed up (one the client uses later is answered after ours).
     std::string tag;
     do {
-      tag = "imapfront" + std::to_string(next_own_tag_++);
+      tag = "imapfront" + std::to_string(own_->next_tag++);
     } while (commands_.TagInFlight(tag) || IsOwnTag(tag));
     const std::string line = tag + " " + next.command + "\r\n";
-    own_in_flight_.push_back({std::move(tag), std::move(next.handler)});
+    own_->in_flight.push_back({std::move(tag), std::move(next.handler)});
     sink_->ToBackend(AsBytes(line), Sink::ToBackendKind::kOwnCommand);
   }
 }
 
 bool Conversation::IsOwnTag(std::string_view tag) const {
-  return std::any_of(own_in_flight_.begin(), own_in_flight_.end(),
+  if (!own_) return false;
+  return std::any_of(own_->in_flight.begin(), own_->in_flight.end(),
                      [&](const InFlight& c) { return c.tag == tag; });
 }
 
@@ -176,11 +178,12 @@ bool Conversation::DropOverlongLine(ResponseLine::Kind kind, std::string_view ta
 }
 
 bool Conversation::OwnTagged(const ResponseLine& line) {
-  auto it = std::find_if(own_in_flight_.begin(), own_in_flight_.end(),
+  if (!own_) return false;
+  auto it = std::find_if(own_->in_flight.begin(), own_->in_flight.end(),
                          [&](const InFlight& c) { return c.tag == line.tag; });
-  if (it == own_in_flight_.end()) return false;
+  if (it == own_->in_flight.end()) return false;
   std::unique_ptr<OwnCommand> handler = std::move(it->handler);
-  own_in_flight_.erase(it);
+  own_->in_flight.erase(it);
   handler->Completed(line);
   return true;
 }
@@ -225,8 +228,8 @@ void Conversation::OnResponseLine(const ResponseLine& line) {
       break;
     case ResponseLine::Kind::kStatus:
     case ResponseLine::Kind::kCapability:
-      if (!own_in_flight_.empty() && !line.passed_on &&
-          own_in_flight_.front().handler->TakeUntagged(line)) {
+      if (own_in_flight() > 0 && !line.passed_on &&
+          own_->in_flight.front().handler->TakeUntagged(line)) {
         return;
       }
       break;

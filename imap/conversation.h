@@ -20,11 +20,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "imap/capabilities.h"
 #include "imap/command_framer.h"
@@ -107,8 +107,8 @@ class Conversation final : private ResponseVisitor {
   // sending nothing, when kMaxOwnQueued commands are waiting already.
   bool Send(std::string_view command, std::unique_ptr<OwnCommand> handler);
   static constexpr size_t kMaxOwnQueued = 64;
-  size_t own_in_flight() const { return own_in_flight_.size(); }
-  size_t own_queued() const { return own_queued_.size(); }
+  size_t own_in_flight() const { return own_ ? own_->in_flight.size() : 0; }
+  size_t own_queued() const { return own_ ? own_->queued.size() : 0; }
 
   // ---- state for the owner -------------------------------------------------
 
@@ -167,9 +167,15 @@ class Conversation final : private ResponseVisitor {
   bool client_ended_ = false;
   std::string user_;
   UserSource user_next_ = UserSource::kNone;
-  uint64_t next_own_tag_ = 1;
-  std::deque<Queued> own_queued_;
-  std::deque<InFlight> own_in_flight_;
+  // imapfront's own commands, made on the first Send: a session that never
+  // sends one (every session today) pays one pointer. Vectors, not deques
+  // (an empty std::deque allocates); they hold a few entries at most.
+  struct OwnCommands {
+    uint64_t next_tag = 1;
+    std::vector<Queued> queued;
+    std::vector<InFlight> in_flight;
+  };
+  std::unique_ptr<OwnCommands> own_;
 };
 
 }  // namespace imapfront::imap

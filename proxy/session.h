@@ -169,8 +169,8 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
 
   std::unique_ptr<tls::Endpoint> tls_;
   Phase phase_ = Phase::kHandshake;
-  std::optional<imap::StartTlsGate> gate_;  // kPlain only
-  size_t backend_index_ = 0;                // the backend being tried or used
+  std::unique_ptr<imap::StartTlsGate> gate_;  // kPlain only (not kept in every session)
+  size_t backend_index_ = 0;                  // the backend being tried or used
   std::optional<imap::GreetingScanner> greeting_;
   std::string greeting_line_;
   std::optional<imap::Conversation> conversation_;  // set once the route is known

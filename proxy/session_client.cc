@@ -67,7 +67,7 @@ void Session::Start() {
       Close(CloseReason::kLimit, kTooManyBye);
       return;
     }
-    gate_.emplace(global.max_line_bytes);
+    gate_ = std::make_unique<imap::StartTlsGate>(global.max_line_bytes);
     WritePlain(imap::StartTlsGate::Greeting());
   }
   Pump();
