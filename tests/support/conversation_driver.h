@@ -51,7 +51,7 @@ class FakeBackend {
 
   // Lines that began a command with imapfront's tag prefix, as seen here.
   const std::vector<std::string>& own_commands() const { return own_commands_; }
-  // imapfront's tag prefix seen anywhere else (inside a line, a literal).
+  // Commands begun, imapfront's and the client's.
   size_t commands() const { return commands_; }
 
  private:
