@@ -228,6 +228,7 @@ void Conversation::OnResponseLine(const ResponseLine& line) {
       break;
     case ResponseLine::Kind::kStatus:
     case ResponseLine::Kind::kCapability:
+      bye_seen_ = bye_seen_ || line.status == "BYE";
       if (own_in_flight() > 0 && !line.passed_on &&
           own_->in_flight.front().handler->TakeUntagged(line)) {
         return;

@@ -95,6 +95,11 @@ class Conversation final : private ResponseVisitor {
   // The client will send no more (it half-closed): imapfront sends no new
   // commands of its own either, so the backend's side can be closed.
   void OnClientEnded() { client_ended_ = true; }
+  // The backend's stream has ended (it closed or failed): its last partial
+  // line, if any, goes on to the client. Then see ByeForBackendEnd().
+  void OnBackendEnded() {
+    if (greeted_ && !halted_) responses_.Finish(*this);
+  }
   // The owner is ending the session: do nothing more.
   void Halt() { halted_ = true; }
 
@@ -127,6 +132,13 @@ class Conversation final : private ResponseVisitor {
   // Bytes of imapfront's own answers not yet given to the client.
   size_t pending_answer_bytes() const { return local_answers_.size(); }
   bool logout_seen() const { return logout_seen_; }
+  // The backend's stream has ended (it closed or failed). What imapfront
+  // tells the client (the text after "* BYE "), or null where nothing may
+  // be said: inside a response, or after the backend's own BYE.
+  const char* ByeForBackendEnd() const {
+    return greeted_ && !bye_seen_ && !mid_response() ? kBackendClosedBye : nullptr;
+  }
+  static constexpr const char* kBackendClosedBye = "[UNAVAILABLE] Server closed the connection";
   // The login name from LOGIN or AUTHENTICATE PLAIN; never a password.
   const std::string& user() const { return user_; }
 
@@ -164,6 +176,7 @@ class Conversation final : private ResponseVisitor {
   bool halted_ = false;
   bool resume_ = false;
   bool logout_seen_ = false;
+  bool bye_seen_ = false;  // the backend sent an untagged BYE
   bool client_ended_ = false;
   std::string user_;
   UserSource user_next_ = UserSource::kNone;

@@ -52,6 +52,14 @@ void ResponseFramer::Feed(std::span<const uint8_t> input, ResponseVisitor& visit
   }
 }
 
+void ResponseFramer::Finish(ResponseVisitor& visitor) {
+  if (held_.empty()) return;
+  const bool drop = dropping_ || (state_ == State::kHeld && visitor.DropOverlongLine(kind_, tag_));
+  if (!drop) visitor.OnResponseBytes(Bytes(held_));
+  held_.clear();
+  if (state_ == State::kLineStart) state_ = State::kStream;  // still inside that line
+}
+
 ResponseFramer::Class ResponseFramer::Classify() {
   bool complete = false;
   std::string_view first = TokenAt(held_, 0, &complete);

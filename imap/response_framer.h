@@ -57,6 +57,11 @@ class ResponseFramer {
   // order. All of |input| is consumed.
   void Feed(std::span<const uint8_t> input, ResponseVisitor& visitor);
 
+  // The stream has ended. Hands on the bytes of a line still held (the
+  // server's last, partial line), so that nothing it sent is lost; the owner
+  // may drop them, as for an overlong line. mid_response() stays true.
+  void Finish(ResponseVisitor& visitor);
+
   // Inside a response (a partial line or a literal).
   bool mid_response() const { return state_ != State::kLineStart || !held_.empty(); }
 

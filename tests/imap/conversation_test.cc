@@ -308,3 +308,58 @@ TEST_CASE("conversation: the queue of own commands is bounded; a handler is requ
 
 }  // namespace
 }  // namespace imapfront::imap
+
+namespace imapfront::imap {
+namespace {
+
+using namespace testing;
+
+// A backend stream: a status line, a FETCH with a literal holding a CRLF and
+// a line that looks tagged, a continuation, a tagged answer, an overlong
+// untagged line, and a BYE at the end.
+const std::vector<std::string> kResponses = {
+    "* 3 EXISTS\r\n", "* 1 FETCH (BODY[] {12}\r\na1 OK x\r\nyz)\r\n", "+ go on\r\n",
+    "a1 OK done\r\n", "* OK " + std::string(300, 'x') + "\r\n",       "* BYE going away\r\n",
+};
+
+TEST_CASE(
+    "conversation: the backend's end gets a BYE exactly between responses, and none after "
+    "its own BYE") {
+  std::string stream;
+  std::vector<size_t> boundaries = {0};
+  for (const std::string& r : kResponses) boundaries.push_back(stream.append(r).size());
+  const size_t bye_at = boundaries[boundaries.size() - 2];  // where "* BYE" begins
+  // The backend dies after every prefix of the stream, fed whole and byte by
+  // byte.
+  for (bool bytewise : {false, true}) {
+    for (size_t cut = 0; cut <= stream.size(); ++cut) {
+      CAPTURE(cut);
+      CAPTURE(bytewise);
+      RecordingSink sink;
+      Conversation conv({.max_line_bytes = 100}, &sink);
+      CHECK(conv.ByeForBackendEnd() == nullptr);  // not greeted: nothing to say yet
+      conv.OnBackendGreeting(AsBytes("* OK hi\r\n"), true);
+      const std::string prefix = stream.substr(0, cut);
+      if (bytewise) {
+        for (char c : prefix) conv.OnBackendBytes(AsBytes(std::string_view(&c, 1)));
+      } else {
+        conv.OnBackendBytes(AsBytes(prefix));
+      }
+      const bool between = Contains(boundaries, cut);
+      const bool after_bye = cut > bye_at;
+      // Every byte the backend sent reaches the client, a partial last line too.
+      conv.OnBackendEnded();
+      CHECK(sink.client == "* OK hi\r\n" + prefix);
+      const char* bye = conv.ByeForBackendEnd();
+      if (between && !after_bye) {
+        REQUIRE(bye != nullptr);
+        CHECK(std::string(bye) == "[UNAVAILABLE] Server closed the connection");
+      } else {
+        CHECK(bye == nullptr);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace imapfront::imap
