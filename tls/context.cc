@@ -1,6 +1,7 @@
 #include "tls/context.h"
 
 #include <algorithm>
+#include <cctype>
 #include <vector>
 
 #include "tls/server_name.h"
@@ -14,6 +15,36 @@ constexpr char kCipherList[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// The DNS names of |cert|'s subjectAltName, lower case; else its CN.
+std::vector<std::string> CertificateDnsNames(const X509* cert) {
+  std::vector<std::string> names;
+  if (!cert) return names;
+  auto lower = [](const unsigned char* data, int len) {
+    std::string s(reinterpret_cast<const char*>(data), static_cast<size_t>(len));
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans) {
+    for (size_t i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
+      if (name->type != GEN_DNS) continue;
+      const ASN1_STRING* s = name->d.dNSName;
+      names.push_back(lower(ASN1_STRING_get0_data(s), ASN1_STRING_length(s)));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  if (!names.empty()) return names;
+  const X509_NAME* subject = X509_get_subject_name(cert);
+  const int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (at >= 0) {
+    const ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
+    names.push_back(lower(ASN1_STRING_get0_data(cn), ASN1_STRING_length(cn)));
+  }
+  return names;
+}
 
 }  // namespace
 
@@ -73,7 +104,9 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
     // what the client can verify. Sessions start on the first context.
     SSL_CTX_set_app_data(ctx.get(), result.get());
     SSL_CTX_set_select_certificate_cb(ctx.get(), &ServerContext::OnClientHello);
-    Entry entry{std::move(ctx), spec.names};
+    std::vector<std::string> names = spec.names;
+    if (names.empty()) names = CertificateDnsNames(SSL_CTX_get0_certificate(ctx.get()));
+    Entry entry{std::move(ctx), names, names};
     std::sort(entry.names.begin(), entry.names.end());
     if (EVP_PKEY_id(key.get()) == EVP_PKEY_EC) {
       entry.ecdsa = true;
@@ -147,6 +180,41 @@ SSL_CTX* ServerContext::ContextForName(std::string_view server_name,
     return c;
   }
   return first_match ? first_match->ctx.get() : entries_.front().ctx.get();
+}
+
+std::vector<std::vector<std::string>> ServerContext::CertificateNames() const {
+  std::vector<std::vector<std::string>> out;
+  for (const Entry& e : entries_) out.push_back(e.configured_names);
+  return out;
+}
+
+std::vector<size_t> ServerContext::NeverSelected() const {
+  std::vector<size_t> never;
+  for (size_t i = 1; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    bool shadowed = true;  // also when it has no names at all
+    for (const std::string& name : e.names) {
+      bool claimed = false;
+      for (size_t j = 0; j < i && !claimed; ++j) {
+        const Entry& earlier = entries_[j];
+        claimed = earlier.ecdsa == e.ecdsa && earlier.group == e.group &&
+                  std::ranges::binary_search(earlier.names, name);
+      }
+      if (!claimed) shadowed = false;
+    }
+    // Clients without a matching name get the default and the certificates
+    // with the same names as it.
+    if (e.names == entries_.front().names) {
+      bool claimed = false;
+      for (size_t j = 0; j < i && !claimed; ++j) {
+        claimed = entries_[j].ecdsa == e.ecdsa && entries_[j].group == e.group &&
+                  entries_[j].names == e.names;
+      }
+      if (!claimed) shadowed = false;
+    }
+    if (shadowed) never.push_back(i);
+  }
+  return never;
 }
 
 ssl_select_cert_result_t ServerContext::OnClientHello(const SSL_CLIENT_HELLO* hello) {

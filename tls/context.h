@@ -13,9 +13,11 @@
 namespace imapfront::tls {
 
 struct CertificateSpec {
-  std::string cert_file;           // PEM: the certificate, then its chain
-  std::string key_file;            // PEM private key matching the certificate
-  std::vector<std::string> names;  // SNI names: exact or "*.example.com"
+  std::string cert_file;  // PEM: the certificate, then its chain
+  std::string key_file;   // PEM private key matching the certificate
+  // SNI names: exact or "*.example.com". Empty: the DNS names of the
+  // certificate's subjectAltName, or its CN when it has none.
+  std::vector<std::string> names;
 };
 
 struct ServerOptions {
@@ -44,10 +46,19 @@ class ServerContext {
   SSL_CTX* ContextForName(std::string_view server_name,
                           const ClientAbilities& client = ClientAbilities()) const;
 
+  // The names each certificate is selected by (as configured or taken from
+  // the certificate), in config order.
+  std::vector<std::vector<std::string>> CertificateNames() const;
+  // The certificates (config indexes) that no client can ever be given: one
+  // with no names that is not the default, or one whose every name an
+  // earlier certificate with the same kind of key claims first.
+  std::vector<size_t> NeverSelected() const;
+
  private:
   struct Entry {
     bssl::UniquePtr<SSL_CTX> ctx;
-    std::vector<std::string> names;  // sorted
+    std::vector<std::string> names;             // sorted
+    std::vector<std::string> configured_names;  // in the order given
     bool ecdsa = false;
     uint16_t group = 0;   // TLS group of an ECDSA key's curve
     uint16_t scheme = 0;  // TLS 1.3 signature scheme for that curve

@@ -42,7 +42,7 @@ std::string ReadFile(const std::string& path) {
 }
 
 TestCert MakeTestCert(const std::string& dir, const std::string& stem,
-                      const std::vector<std::string>& dns_names, bool rsa) {
+                      const std::vector<std::string>& dns_names, bool rsa, bool san_names) {
   bssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_new());
   if (rsa) {
     bssl::UniquePtr<RSA> r(RSA_new());
@@ -73,7 +73,7 @@ TestCert MakeTestCert(const std::string& dir, const std::string& stem,
   X509V3_set_ctx(&ctx, x509.get(), x509.get(), nullptr, nullptr, 0);
   bssl::UniquePtr<X509_EXTENSION> ext(
       X509V3_EXT_nconf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str()));
-  X509_add_ext(x509.get(), ext.get(), -1);
+  if (san_names) X509_add_ext(x509.get(), ext.get(), -1);
   X509_sign(x509.get(), key.get(), EVP_sha256());
 
   bssl::UniquePtr<BIO> cert_bio(BIO_new(BIO_s_mem()));

@@ -18,9 +18,10 @@ struct TestCert {
 std::string MakeTempDir();
 
 // An ECDSA P-256 (or, with |rsa|, RSA 2048) certificate for |dns_names|
-// (the first is also the CN), written as |dir|/|stem|.pem and .key.
+// (the first is also the CN; without |san| it is the only name), written as
+// |dir|/|stem|.pem and .key.
 TestCert MakeTestCert(const std::string& dir, const std::string& stem,
-                      const std::vector<std::string>& dns_names, bool rsa = false);
+                      const std::vector<std::string>& dns_names, bool rsa = false, bool san = true);
 
 // root CA -> intermediate CA -> leaf for |name|.
 struct TestChain {

@@ -228,5 +228,51 @@ TEST_CASE("SNI selects the certificate: exact, wildcard, default") {
   CHECK(ctx->ContextForName("other.example") == def);
 }
 
+TEST_CASE("certificates without names are selected by their subjectAltName, else their CN") {
+  std::string dir = MakeTempDir();
+  auto a = MakeTestCert(dir, "a", {"default.example"});
+  auto b = MakeTestCert(dir, "b", {"Mail.Example.com", "*.example.net"});
+  auto c = MakeTestCert(dir, "c", {"cn-only.example"}, false, /*san=*/false);
+  std::vector<std::string> errors;
+  auto ctx = ServerContext::Create({MinVersion::kTls12,
+                                    {{a.cert_path, a.key_path, {}},
+                                     {b.cert_path, b.key_path, {}},
+                                     {c.cert_path, c.key_path, {}},
+                                     {a.cert_path, a.key_path, {"given.example"}}}},
+                                   &errors);
+  REQUIRE(ctx);
+  const auto names = ctx->CertificateNames();
+  REQUIRE(names.size() == 4);
+  CHECK(names[0] == std::vector<std::string>{"default.example"});
+  CHECK(names[1] == std::vector<std::string>{"mail.example.com", "*.example.net"});
+  CHECK(names[2] == std::vector<std::string>{"cn-only.example"});
+  CHECK(names[3] == std::vector<std::string>{"given.example"});  // as configured, not the SAN
+  SSL_CTX* def = ctx->ContextForName("");
+  CHECK(ctx->ContextForName("mail.example.com") != def);
+  CHECK(ctx->ContextForName("imap.example.net") == ctx->ContextForName("mail.example.com"));
+  CHECK(ctx->ContextForName("cn-only.example") != def);
+  CHECK(ctx->ContextForName("cn-only.example") != ctx->ContextForName("mail.example.com"));
+  CHECK(ctx->ContextForName("given.example") != def);
+  CHECK(ctx->NeverSelected().empty());
+}
+
+TEST_CASE("NeverSelected: certificates no client can be given") {
+  std::string dir = MakeTempDir();
+  auto a = MakeTestCert(dir, "a", {"a.example"});
+  auto a_again = MakeTestCert(dir, "a2", {"a.example"});
+  auto a_rsa = MakeTestCert(dir, "ar", {"a.example"}, /*rsa=*/true);
+  auto b = MakeTestCert(dir, "b", {"b.example"});
+  std::vector<std::string> errors;
+  auto ctx = ServerContext::Create({MinVersion::kTls12,
+                                    {{a.cert_path, a.key_path, {}},
+                                     {a_again.cert_path, a_again.key_path, {}},  // shadowed by 0
+                                     {a_rsa.cert_path, a_rsa.key_path, {}},      // RSA: a fallback
+                                     {b.cert_path, b.key_path, {"b.example", "a.example"}},
+                                     {b.cert_path, b.key_path, {"b.example"}}}},  // shadowed by 3
+                                   &errors);
+  REQUIRE(ctx);
+  CHECK(ctx->NeverSelected() == std::vector<size_t>{1, 4});
+}
+
 }  // namespace
 }  // namespace imapfront::tls
