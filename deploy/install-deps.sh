@@ -16,6 +16,7 @@ PACKAGES=(
   libhttp-parser-dev libcli11-dev libsystemd-dev
   dovecot-imapd
   python3 curl ca-certificates openssl
+  prometheus python3-prometheus-client # /metrics checked by promtool and a real parser
   clang libclang-rt-14-dev # fuzz targets (libFuzzer), deploy/run-fuzz.sh
   clang-format             # deploy/check-format.sh (CI)
 )

@@ -240,6 +240,12 @@ show_stats() {
   stats="$(curl -s --max-time 5 "http://127.0.0.1:$STATS_PORT/stats")" ||
     die "could not read http://127.0.0.1:$STATS_PORT/stats"
   python3 -m json.tool <<<"$stats" 2>/dev/null || printf '%s\n' "$stats"
+  local metrics
+  metrics="$(curl -s --max-time 5 "http://127.0.0.1:$STATS_PORT/metrics")" ||
+    die "could not read http://127.0.0.1:$STATS_PORT/metrics"
+  echo "Some of /metrics (Prometheus text):"
+  grep -E '^(imapfront_build_info|imapfront_connections_(accepted_total|active)|imapfront_connections_closed_total\{reason="logout"\}|imapfront_relayed_bytes_total|imapfront_tls_handshake_seconds_count|imapfront_session_duration_seconds_(sum|count)|process_resident_memory_bytes)' <<<"$metrics" |
+    sed 's/^/  /'
 }
 
 show_howto() {

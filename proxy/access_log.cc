@@ -1,7 +1,14 @@
 #include "proxy/access_log.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include <nlohmann/json.hpp>
 
@@ -42,9 +49,56 @@ std::shared_ptr<AccessLog> AccessLog::Open(const std::string& path, std::string*
 
 AccessLog::~AccessLog() {
   if (file_ && file_ != stderr) std::fclose(file_);
+  if (syslog_fd_ >= 0) close(syslog_fd_);
+}
+
+bool AccessLog::ConnectSyslog(std::string* error) {
+  const char* env = std::getenv("IMAPFRONT_SYSLOG_SOCKET");
+  const std::string path = env && *env ? env : kDefaultSyslogSocket;
+  if (syslog_fd_ >= 0) close(syslog_fd_);
+  syslog_fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    *error = "syslog socket path too long: " + path;
+    return false;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (syslog_fd_ < 0 ||
+      connect(syslog_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    *error = "cannot connect to syslog at " + path + ": " + std::strerror(errno);
+    if (syslog_fd_ >= 0) close(syslog_fd_);
+    syslog_fd_ = -1;
+    return false;
+  }
+  return true;
+}
+
+// RFC 3164, as syslog(3) writes it: "<22>Dec  2 01:23:45 imapfront[PID]: "
+// (22 = facility mail (2) * 8 + priority info (6)).
+void AccessLog::SendSyslog(std::string_view line) {
+  char head[64];
+  const time_t now = time(nullptr);
+  tm local{};
+  localtime_r(&now, &local);
+  size_t n = strftime(head, sizeof(head), "<22>%b %e %H:%M:%S ", &local);
+  std::snprintf(head + n, sizeof(head) - n, "imapfront[%d]: ", static_cast<int>(getpid()));
+  std::string message(head);
+  message.append(line);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::string error;
+    if (syslog_fd_ < 0 && !ConnectSyslog(&error)) return;  // syslog is down: the line is lost
+    if (send(syslog_fd_, message.data(), message.size(), MSG_NOSIGNAL) >= 0) return;
+    close(syslog_fd_);  // the syslog daemon restarted: connect again, once
+    syslog_fd_ = -1;
+  }
 }
 
 bool AccessLog::Reopen(std::string* error) {
+  if (path_ == kSyslog) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ConnectSyslog(error);
+  }
   if (path_ == "-") {
     std::lock_guard<std::mutex> lock(mu_);
     file_ = stderr;
@@ -63,6 +117,10 @@ bool AccessLog::Reopen(std::string* error) {
 
 void AccessLog::Write(std::string_view line) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (path_ == kSyslog) {
+    SendSyslog(line);
+    return;
+  }
   if (!file_) return;
   // One fwrite per line: on unbuffered stderr, two calls could let another
   // thread's log line in between.

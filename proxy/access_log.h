@@ -1,6 +1,9 @@
 // The access log (SPEC "Access log"): one JSON object per line for each
-// ended session, to a file or to stderr ("-"). Workers write whole lines
-// under a mutex; SIGUSR1 reopens the file for logrotate.
+// ended session, to a file, to stderr ("-") or to the local syslog
+// ("syslog": facility mail, priority info, ident imapfront, one datagram per
+// line on /dev/log, or on $IMAPFRONT_SYSLOG_SOCKET where that is set).
+// Workers write whole lines under a mutex; SIGUSR1 reopens the file (or
+// reconnects to syslog) for logrotate.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +42,11 @@ struct AccessLogEntry {
 
 class AccessLog {
  public:
-  // Opens |path| for appending ("-": stderr). Null and *error on failure.
+  static constexpr const char* kSyslog = "syslog";
+  static constexpr const char* kDefaultSyslogSocket = "/dev/log";
+
+  // Opens |path| for appending ("-": stderr, "syslog": the local syslog).
+  // Null and *error on failure.
   static std::shared_ptr<AccessLog> Open(const std::string& path, std::string* error);
   ~AccessLog();
 
@@ -51,9 +58,13 @@ class AccessLog {
  private:
   explicit AccessLog(std::string path) : path_(std::move(path)) {}
 
+  bool ConnectSyslog(std::string* error);  // under mu_
+  void SendSyslog(std::string_view line);  // under mu_
+
   std::string path_;
   std::mutex mu_;
   FILE* file_ = nullptr;
+  int syslog_fd_ = -1;  // "syslog": a datagram socket connected to the syslog socket
 };
 
 }  // namespace imapfront

@@ -1,7 +1,7 @@
 // A session's backend: connect the route's backends in order, each within
-// backend_connect_timeout (connect and greeting), fail over on refusal,
-// timeout, a missing greeting or a BYE greeting; then hand the greeting and
-// the stream to the Conversation.
+// backend_connect_timeout (name lookup, connect and greeting), fail over on
+// a name that does not resolve, refusal, timeout, a missing greeting or a
+// BYE greeting; then hand the greeting and the stream to the Conversation.
 #include "proxy/log.h"
 #include "proxy/session.h"
 
@@ -12,7 +12,7 @@ void Session::ConnectNextBackend() {
     Close(CloseReason::kBackendUnavailable, "[UNAVAILABLE] Backend unavailable");
     return;
   }
-  const SocketAddress& address = route_->backends[backend_index_];
+  const BackendAddress& address = route_->backends[backend_index_];
   backend_.tcp = {};
   uv_tcp_init(host_->loop(), &backend_.tcp);
   handles_.Add(&backend_.tcp);
@@ -20,13 +20,38 @@ void Session::ConnectNextBackend() {
   backend_.reading = false;
   greeting_.emplace(limits().max_line_bytes);
   greeting_line_.clear();
-  connect_req_.data = this;
-  int r = uv_tcp_connect(&connect_req_, &backend_.tcp, address.sa(), &Session::OnConnect);
-  if (r < 0) {
-    BackendConnectFailed(uv_strerror(r));
+  connect_start_ns_ = uv_hrtime();
+  ArmTimer(limits().backend_connect_timeout);
+  if (address.numeric) {
+    StartConnect(address.numeric->sa());
     return;
   }
-  ArmTimer(limits().backend_connect_timeout);
+  resolve_wait_.done = &Session::OnResolved;
+  resolve_wait_.data = this;
+  resolve_wait_.port = address.port;
+  ResolveResult cached;
+  if (host_->resolver().Lookup(address.host, &resolve_wait_, &cached)) Resolved(cached);
+}
+
+void Session::OnResolved(ResolveWait* wait, const ResolveResult& result) {
+  auto* self = static_cast<Session*>(wait->data);
+  self->Resolved(result);
+  self->Pump();
+}
+
+void Session::Resolved(const ResolveResult& result) {
+  if (phase_ != Phase::kConnecting || backend_.state != Side::State::kConnecting) return;
+  if (!result.ok()) {
+    BackendConnectFailed(result.error.c_str());
+    return;
+  }
+  StartConnect(result.sa());
+}
+
+void Session::StartConnect(const sockaddr* address) {
+  connect_req_.data = this;
+  const int r = uv_tcp_connect(&connect_req_, &backend_.tcp, address, &Session::OnConnect);
+  if (r < 0) BackendConnectFailed(uv_strerror(r));
 }
 
 void Session::OnConnect(uv_connect_t* req, int status) {
@@ -46,8 +71,12 @@ void Session::OnConnect(uv_connect_t* req, int status) {
 
 void Session::BackendConnectFailed(const char* why) {
   if (!backend_.open()) return;  // this attempt is already being abandoned
-  LogSession(LogLevel::kWarn, id_, client_address_, "route=%s backend=%s failed: %s",
-             route_->name.c_str(), route_->backends[backend_index_].text.c_str(), why);
+  host_->resolver().Cancel(&resolve_wait_);
+  LogEvent(LogLevel::kWarn, "backend_failed", id_, client_address_)
+      .Add("listener", listener_->name)
+      .Add("route", route_->name)
+      .Add("backend", route_->backends[backend_index_].text)
+      .Add("error", why);
   ++backend_index_;
   uv_timer_stop(&timer_);
   backend_.state = Side::State::kClosed;
@@ -74,10 +103,13 @@ void Session::OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
     if (self->phase_ == Phase::kConnecting) {
       self->BackendConnectFailed(nread == UV_EOF ? "closed before greeting"
                                                  : uv_strerror(static_cast<int>(nread)));
-    } else if (nread == UV_EOF) {
-      self->backend_.EndInput();
     } else {
-      self->backend_.Fail();
+      if (nread == UV_EOF) {
+        self->backend_.EndInput();
+      } else {
+        self->backend_.Fail();
+      }
+      if (self->phase_ == Phase::kRelay) self->conversation_->OnBackendEnded();
     }
   }
   self->Pump();
@@ -102,7 +134,9 @@ void Session::BackendBytes(std::span<const uint8_t> bytes) {
         return;
       case imap::GreetingScanner::Kind::kBye:
         // A backend at its own connection limit; another may have room.
-        BackendConnectFailed(("refused: " + Sanitize(greeting_line_)).c_str());
+        BackendConnectFailed(
+            ("refused: " + greeting_line_.substr(0, greeting_line_.find_last_not_of("\r\n") + 1))
+                .c_str());
         return;
       default:
         break;
@@ -115,13 +149,19 @@ void Session::BackendBytes(std::span<const uint8_t> bytes) {
 
 void Session::BackendGreeted() {
   phase_ = Phase::kRelay;
+  host_->stats().Observe(Histogram::kBackendConnect,
+                         static_cast<double>(uv_hrtime() - connect_start_ns_) / 1e9);
   greeting_.reset();
   std::string line = std::move(greeting_line_);
   greeting_line_ = std::string();
-  LogSession(LogLevel::kInfo, id_, client_address_,
-             "listener=%s sni=%s route=%s backend=%s tls=%s %s", listener_->name.c_str(),
-             Sanitize(tls_->server_name()).c_str(), route_->name.c_str(),
-             route_->backends[backend_index_].text.c_str(), tls_->version(), tls_->cipher());
+  backend_used_ = &route_->backends[backend_index_];
+  LogEvent(LogLevel::kInfo, "session_start", id_, client_address_)
+      .Add("listener", listener_->name)
+      .Add("sni", tls_->server_name())
+      .Add("route", route_->name)
+      .Add("backend", backend_used_->text)
+      .Add("tls", tls_->version())
+      .Add("cipher", tls_->cipher());
   ArmRelayTimer();
   // After STARTTLS the client has had imapfront's greeting already.
   conversation_->OnBackendGreeting({reinterpret_cast<const uint8_t*>(line.data()), line.size()},

@@ -1,15 +1,19 @@
 #include "proxy/log.h"
 
-#include <algorithm>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
-#include <cstdarg>
+#include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 namespace imapfront {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<bool> g_journal{false};
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -22,7 +26,22 @@ const char* LevelName(LogLevel level) {
     case LogLevel::kError:
       return "error";
   }
-  return "?";
+  return "-";
+}
+
+// syslog(3) priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG.
+const char* JournalPrefix(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "<7>";
+    case LogLevel::kInfo:
+      return "<6>";
+    case LogLevel::kWarn:
+      return "<4>";
+    case LogLevel::kError:
+      return "<3>";
+  }
+  return "<6>";
 }
 
 }  // namespace
@@ -32,7 +51,23 @@ void SetLogLevel(LogLevel level) {
 }
 
 bool LogEnabled(LogLevel level) {
-  return static_cast<int>(level) >= g_level.load();
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
+
+// systemd sets JOURNAL_STREAM=DEV:INODE for the stream it connected to
+// stdout/stderr; it is the journal only if stderr is still that stream.
+void DetectJournal() {
+  const char* env = std::getenv("JOURNAL_STREAM");
+  bool journal = false;
+  struct stat st {};
+  if (env && fstat(STDERR_FILENO, &st) == 0) {
+    unsigned long long dev = 0, ino = 0;
+    if (std::sscanf(env, "%llu:%llu", &dev, &ino) == 2) {
+      journal = dev == static_cast<unsigned long long>(st.st_dev) &&
+                ino == static_cast<unsigned long long>(st.st_ino);
+    }
+  }
+  g_journal.store(journal);
 }
 
 std::string UtcTimestamp() {
@@ -46,46 +81,81 @@ std::string UtcTimestamp() {
   return when;
 }
 
-void LogLine(LogLevel level, std::string_view message) {
-  if (!LogEnabled(level)) return;
-  const std::string when = UtcTimestamp();
-  // One fprintf per line: stdio's lock keeps lines from different threads whole.
-  std::fprintf(stderr, "%s %s %.*s\n", when.c_str(), LevelName(level),
-               static_cast<int>(message.size()), message.data());
+std::string LogfmtValue(std::string_view value, size_t max) {
+  if (value.empty()) return "-";
+  bool quote = false;
+  for (char c : value.substr(0, max)) {
+    if (c == ' ' || c == '=' || c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) quote = true;
+  }
+  std::string out;
+  if (quote) out += '"';
+  for (char c : value.substr(0, max)) {
+    if (c < 0x20 || c >= 0x7f) {
+      out += '?';
+      continue;
+    }
+    if (quote && (c == '"' || c == '\\')) out += '\\';
+    out += c;
+  }
+  if (value.size() > max) out += "...";
+  if (quote) out += '"';
+  return out;
 }
 
-namespace {
-
-void LogV(LogLevel level, const char* prefix, const char* format, va_list args) {
-  char buf[4096];
-  int p = std::snprintf(buf, sizeof(buf), "%s", prefix);
-  if (p < 0) return;
-  size_t used = std::min(static_cast<size_t>(p), sizeof(buf) - 1);
-  int n = std::vsnprintf(buf + used, sizeof(buf) - used, format, args);
-  if (n < 0) return;
-  used = std::min(used + static_cast<size_t>(n), sizeof(buf) - 1);
-  LogLine(level, std::string_view(buf, used));
+LogEvent::LogEvent(LogLevel level, std::string_view event)
+    : enabled_(LogEnabled(level)), level_(level) {
+  if (!enabled_) return;
+  line_.reserve(256);
+  if (g_journal.load(std::memory_order_relaxed)) line_ += JournalPrefix(level);
+  line_ += "ts=";
+  line_ += UtcTimestamp();
+  line_ += " level=";
+  line_ += LevelName(level);
+  line_ += " event=";
+  line_ += LogfmtValue(event);
 }
 
-}  // namespace
-
-void Logf(LogLevel level, const char* format, ...) {
-  if (!LogEnabled(level)) return;
-  va_list args;
-  va_start(args, format);
-  LogV(level, "", format, args);
-  va_end(args);
+LogEvent::~LogEvent() {
+  if (!enabled_) return;
+  line_ += '\n';
+  // One write per line: stdio's lock keeps lines from different threads whole.
+  std::fwrite(line_.data(), 1, line_.size(), stderr);
 }
 
-void LogSession(LogLevel level, uint64_t conn, const std::string& client, const char* format, ...) {
-  if (!LogEnabled(level)) return;
-  char prefix[128];
-  std::snprintf(prefix, sizeof(prefix), "conn=%llu client=%s ",
-                static_cast<unsigned long long>(conn), client.c_str());
-  va_list args;
-  va_start(args, format);
-  LogV(level, prefix, format, args);
-  va_end(args);
+void LogEvent::Key(std::string_view key) {
+  line_ += ' ';
+  line_ += key;
+  line_ += '=';
+}
+
+LogEvent& LogEvent::Add(std::string_view key, std::string_view value) {
+  if (!enabled_) return *this;
+  Key(key);
+  line_ += LogfmtValue(value);
+  return *this;
+}
+
+LogEvent& LogEvent::Add(std::string_view key, double value) {
+  if (!enabled_) return *this;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", value);
+  Key(key);
+  line_ += buf;
+  return *this;
+}
+
+LogEvent& LogEvent::AddNumber(std::string_view key, int64_t value) {
+  if (!enabled_) return *this;
+  Key(key);
+  line_ += std::to_string(value);
+  return *this;
+}
+
+LogEvent& LogEvent::AddNumber(std::string_view key, uint64_t value) {
+  if (!enabled_) return *this;
+  Key(key);
+  line_ += std::to_string(value);
+  return *this;
 }
 
 std::string Sanitize(std::string_view text, size_t max) {

@@ -9,9 +9,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <set>
 
+#include "proxy/config_warnings.h"
 #include "proxy/limits.h"
 #include "proxy/log.h"
 #include "proxy/stats_server.h"
@@ -70,10 +72,48 @@ void RaiseDescriptorLimit() {
   }
 }
 
+// "imaps=0.0.0.0:993,imap=0.0.0.0:143"
+std::string ListenerList(const Config& config) {
+  std::string out;
+  for (const ListenerConfig& l : config.listeners) {
+    if (!out.empty()) out += ',';
+    out += l.name;
+    out += '=';
+    out += l.listen.text;
+  }
+  return out;
+}
+
+std::string Joined(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) {
+    if (!out.empty()) out += ',';
+    out += p;
+  }
+  return out;
+}
+
+void LogWarnings(const Runtime& runtime) {
+  for (const std::string& w : ConfigWarnings(runtime, ResolveCheck::kNow)) {
+    LogEvent(LogLevel::kWarn, "config_warning")
+        .Add("config", runtime.config->path)
+        .Add("warning", w);
+  }
+}
+
 class Server {
  public:
-  Server(std::string path, Runtime runtime)
-      : path_(std::move(path)), runtime_(std::make_shared<Runtime>(std::move(runtime))) {}
+  Server(ServerOptions options, Runtime runtime)
+      : path_(std::move(options.config_path)),
+        runtime_(std::make_shared<Runtime>(std::move(runtime))) {
+    process_.version = std::move(options.version);
+    process_.boringssl = tls::LibraryVersion();
+    process_.libuv = uv_version_string();
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    process_.start_time_seconds =
+        static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+  }
 
   int Run();
 
@@ -83,6 +123,9 @@ class Server {
   bool ApplyReload(Runtime next);
   void ReopenAccessLog();
   void Stop();
+  // Opens the stats endpoint on |address| (null: none); "" or the error.
+  std::string OpenStats(const std::optional<SocketAddress>& address);
+  StatsSnapshot Snapshot();
   double Uptime() { return static_cast<double>(uv_hrtime() - start_ns_) / 1e9; }
 
   std::string path_;
@@ -96,6 +139,11 @@ class Server {
   std::unique_ptr<Stats> stats_;
   ConnectionCounts counts_;
   std::unique_ptr<StatsServer> stats_server_;
+  // Stats servers a reload moved away from: closed, kept until exit because
+  // a request they were answering may still refer to them.
+  std::vector<std::unique_ptr<StatsServer>> retired_stats_servers_;
+  ProcessInfo process_;
+  size_t worker_count_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   uint64_t start_ns_ = uv_hrtime();
   bool stopping_ = false;
@@ -106,8 +154,11 @@ bool Server::OpenWorkers(size_t count) {
   stats_ = std::make_unique<Stats>(count);
   auto report = [&](size_t i, const std::string& error) {
     const ListenerConfig& l = config.listeners[i];
-    Logf(LogLevel::kError, "cannot listen on %s (listeners[%zu] \"%s\"): %s", l.listen.text.c_str(),
-         i, l.name.c_str(), error.c_str());
+    LogEvent(LogLevel::kError, "listen_failed")
+        .Add("listener", l.name)
+        .Add("address", l.listen.text)
+        .Add("config", "listeners[" + std::to_string(i) + "]")
+        .Add("error", error);
   };
   for (size_t i = 0; i < config.listeners.size(); ++i) {
     std::string error;
@@ -135,26 +186,59 @@ bool Server::OpenWorkers(size_t count) {
   return true;
 }
 
+StatsSnapshot Server::Snapshot() {
+  StatsSnapshot s = stats_->Snapshot(Uptime());
+  s.process = process_;
+  ReadProcessFigures(&s.process);
+  return s;
+}
+
+std::string Server::OpenStats(const std::optional<SocketAddress>& address) {
+  if (!address) {
+    if (stats_server_) {
+      stats_server_->Close();
+      retired_stats_servers_.push_back(std::move(stats_server_));
+    }
+    return "";
+  }
+  auto next = std::make_unique<StatsServer>(&loop_, [this] { return Snapshot(); });
+  std::string error = next->Listen(*address);
+  if (!error.empty()) {
+    next->Close();
+    retired_stats_servers_.push_back(std::move(next));
+    return error;
+  }
+  if (stats_server_) {
+    stats_server_->Close();
+    retired_stats_servers_.push_back(std::move(stats_server_));
+  }
+  stats_server_ = std::move(next);
+  return "";
+}
+
 int Server::Run() {
   const Config& config = *runtime_->config;
   access_logs_.push_back(runtime_->access_log);
   SetLogLevel(config.log_level);
   RaiseDescriptorLimit();
   size_t count = config.workers ? config.workers : uv_available_parallelism();
+  worker_count_ = count;
+  LogWarnings(*runtime_);
   if (!OpenWorkers(count)) {
     workers_.clear();  // never started: their loops hold only unstarted handles
     return 2;
   }
   uv_loop_init(&loop_);
-  if (config.stats_listen) {
-    stats_server_ =
-        std::make_unique<StatsServer>(&loop_, [this] { return stats_->Snapshot(Uptime()); });
-    std::string error = stats_server_->Listen(*config.stats_listen);
-    if (!error.empty()) {
-      Logf(LogLevel::kError, "cannot listen on %s (stats.listen): %s",
-           config.stats_listen->text.c_str(), error.c_str());
-      return 2;
-    }
+  if (std::string error = OpenStats(config.stats_listen); !error.empty()) {
+    LogEvent(LogLevel::kError, "listen_failed")
+        .Add("listener", "stats")
+        .Add("address", config.stats_listen->text)
+        .Add("config", "stats.listen")
+        .Add("error", error);
+    uv_run(&loop_, UV_RUN_DEFAULT);  // lets the failed handle close
+    retired_stats_servers_.clear();
+    uv_loop_close(&loop_);
+    return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   for (auto [handle, signum] : {std::pair{&sigterm_, SIGTERM},
@@ -179,16 +263,22 @@ int Server::Run() {
         signum);
   }
   for (auto& w : workers_) w->Start();
-  for (const ListenerConfig& l : config.listeners) {
-    Logf(LogLevel::kInfo, "listening listener=%s address=%s workers=%zu", l.name.c_str(),
-         l.listen.text.c_str(), count);
-  }
+  LogEvent(LogLevel::kInfo, "start")
+      .Add("version", process_.version)
+      .Add("pid", static_cast<int64_t>(getpid()))
+      .Add("config", path_)
+      .Add("workers", count)
+      .Add("listeners", ListenerList(config))
+      .Add("stats", config.stats_listen ? config.stats_listen->text : std::string())
+      .Add("access_log", config.access_log);
   sd_notify(0, "READY=1");
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& w : workers_) w->Join();
   workers_.clear();
+  stats_server_.reset();
+  retired_stats_servers_.clear();
   uv_loop_close(&loop_);
-  Logf(LogLevel::kInfo, "stopped");
+  LogEvent(LogLevel::kInfo, "stopped").Add("uptime_seconds", Uptime());
   return 0;
 }
 
@@ -200,9 +290,11 @@ void Server::ReopenAccessLog() {
     alive.push_back(log);
     std::string error;
     if (!log->Reopen(&error)) {
-      Logf(LogLevel::kError, "access log: %s", error.c_str());
+      LogEvent(LogLevel::kError, "reopen_failed")
+          .Add("access_log", log->path())
+          .Add("error", error);
     } else {
-      Logf(LogLevel::kInfo, "access log reopened: %s", log->path().c_str());
+      LogEvent(LogLevel::kInfo, "reopen").Add("access_log", log->path());
     }
   }
   access_logs_ = std::move(alive);
@@ -230,31 +322,61 @@ bool Server::ApplyReload(Runtime next) {
     std::string error;
     // An address we hold already (a renamed listener) is shared through
     // SO_REUSEPORT; any other must be free.
-    if (!old_addresses.count(l.listen.text) && !AddressIsFree(l.listen, &error)) {
-      Logf(LogLevel::kError, "reload: cannot listen on %s (listeners[%zu] \"%s\"): %s",
-           l.listen.text.c_str(), i, l.name.c_str(), error.c_str());
+    auto fail = [&] {
+      LogEvent(LogLevel::kError, "reload_failed")
+          .Add("config", path_)
+          .Add("error", "cannot listen on " + l.listen.text + " (listeners[" + std::to_string(i) +
+                            "] \"" + l.name + "\"): " + error);
+      close_all();
+      return false;
+    };
+    if (!old_addresses.count(l.listen.text) && !AddressIsFree(l.listen, &error)) return fail();
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      int fd = OpenListenSocket(l.listen, &error);
+      if (fd < 0) return fail();
+      added[w].push_back({l.name, ListenerKey(l), fd});
+    }
+  }
+  // The stats endpoint moves now, before anything else changes: if the new
+  // address cannot be opened the reload is refused whole.
+  const auto& old_stats = runtime_->config->stats_listen;
+  const auto& new_stats = next.config->stats_listen;
+  const bool stats_moved = old_stats.has_value() != new_stats.has_value() ||
+                           (old_stats && new_stats && old_stats->text != new_stats->text);
+  if (stats_moved) {
+    if (std::string error = OpenStats(new_stats); !error.empty()) {
+      LogEvent(LogLevel::kError, "reload_failed")
+          .Add("config", path_)
+          .Add("error", "cannot listen on " + new_stats->text + " (stats.listen): " + error);
       close_all();
       return false;
     }
-    for (size_t w = 0; w < workers_.size(); ++w) {
-      int fd = OpenListenSocket(l.listen, &error);
-      if (fd < 0) {
-        Logf(LogLevel::kError, "reload: cannot listen on %s (listeners[%zu] \"%s\"): %s",
-             l.listen.text.c_str(), i, l.name.c_str(), error.c_str());
-        close_all();
-        return false;
-      }
-      added[w].push_back({l.name, ListenerKey(l), fd});
+    LogEvent(LogLevel::kInfo, "stats_moved")
+        .Add("from", old_stats ? old_stats->text : std::string())
+        .Add("to", new_stats ? new_stats->text : std::string());
+  }
+  for (const ListenerConfig& l : next.config->listeners) {
+    if (!old_keys.count(ListenerKey(l))) {
+      LogEvent(LogLevel::kInfo, "listener_open")
+          .Add("listener", l.name)
+          .Add("address", l.listen.text);
     }
-    Logf(LogLevel::kInfo, "reload: listening listener=%s address=%s", l.name.c_str(),
-         l.listen.text.c_str());
   }
   std::vector<std::string> removed;
   for (const std::string& key : old_keys) {
     if (!new_keys.count(key)) {
       removed.push_back(key);
-      Logf(LogLevel::kInfo, "reload: closing listener %s (open sessions go on)", key.c_str());
+      LogEvent(LogLevel::kInfo, "listener_close").Add("listener", key).Add("sessions", "kept");
     }
+  }
+  const size_t wanted = next.config->workers ? next.config->workers : uv_available_parallelism();
+  if (next.config->workers != runtime_->config->workers && wanted != worker_count_) {
+    LogEvent(LogLevel::kWarn, "reload_partial")
+        .Add("config", path_)
+        .Add("key", "workers")
+        .Add("running", worker_count_)
+        .Add("configured", wanted)
+        .Add("note", "a change of workers takes effect at restart");
   }
   SetLogLevel(next.config->log_level);
   runtime_ = std::make_shared<Runtime>(std::move(next));
@@ -283,12 +405,22 @@ void Server::Reload() {
     }
   }
   if (!next.config) {
-    Logf(LogLevel::kError, "reload of %s failed; keeping the running config", path_.c_str());
-    for (const std::string& e : errors) Logf(LogLevel::kError, "%s", e.c_str());
-  } else if (!ApplyReload(std::move(next))) {
-    Logf(LogLevel::kError, "reload of %s failed; keeping the running config", path_.c_str());
+    for (const std::string& e : errors) {
+      LogEvent(LogLevel::kError, "reload_failed").Add("config", path_).Add("error", e);
+    }
+    LogEvent(LogLevel::kError, "reload_refused").Add("config", path_).Add("kept", "running config");
   } else {
-    Logf(LogLevel::kInfo, "reloaded %s", path_.c_str());
+    const std::vector<std::string> changed = ChangedSections(*runtime_->config, *next.config);
+    if (!ApplyReload(std::move(next))) {
+      LogEvent(LogLevel::kError, "reload_refused")
+          .Add("config", path_)
+          .Add("kept", "running config");
+    } else {
+      LogEvent(LogLevel::kInfo, "reload")
+          .Add("config", path_)
+          .Add("changed", changed.empty() ? std::string("nothing") : Joined(changed));
+      LogWarnings(*runtime_);
+    }
   }
   sd_notify(0, "READY=1");
 }
@@ -297,7 +429,9 @@ void Server::Stop() {
   if (stopping_) return;
   stopping_ = true;
   sd_notify(0, "STOPPING=1");
-  Logf(LogLevel::kInfo, "stopping: closing listeners and sessions");
+  LogEvent(LogLevel::kInfo, "shutdown")
+      .Add("sessions", "ending")
+      .Add("shutdown_grace", runtime_->config->limits.shutdown_grace);
   for (auto& w : workers_) w->RequestStop();
   if (stats_server_) stats_server_->Close();
   // Sessions may take up to shutdown_grace to finish. The signal handles stay
@@ -343,7 +477,8 @@ Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors) {
   return Runtime{std::move(result.config), std::move(context), nullptr};
 }
 
-int RunServer(const std::string& config_path) {
+int RunServer(ServerOptions options) {
+  const std::string config_path = options.config_path;
   std::vector<std::string> errors;
   Runtime runtime = LoadRuntime(config_path, &errors);
   if (!runtime.config) {
@@ -356,7 +491,7 @@ int RunServer(const std::string& config_path) {
     std::fprintf(stderr, "%s: log.access_log: %s\n", config_path.c_str(), error.c_str());
     return 2;
   }
-  Server server(config_path, std::move(runtime));
+  Server server(std::move(options), std::move(runtime));
   return server.Run();
 }
 

@@ -14,8 +14,13 @@ namespace imapfront {
 // returns an empty Runtime and fills |errors| with "FILE: PATH: reason" lines.
 Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors);
 
+struct ServerOptions {
+  std::string config_path;
+  std::string version;  // imapfront's, for the start line and build_info
+};
+
 // Runs until SIGTERM/SIGINT. Returns the process exit code (SPEC: 0 normal
 // stop, 1 bad config, 2 runtime failure).
-int RunServer(const std::string& config_path);
+int RunServer(ServerOptions options);
 
 }  // namespace imapfront

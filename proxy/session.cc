@@ -63,7 +63,10 @@ Session::~Session() {
   const size_t reason = static_cast<size_t>(reason_.value_or(CloseReason::kClientClosed));
   host_->stats().sessions.closed[reason].Add(1);
   if (route_counters_) route_counters_->closed[reason].Add(1);
+  host_->stats().Observe(Histogram::kSessionDuration,
+                         static_cast<double>(uv_now(host_->loop()) - born_ms_) / 1000);
   WriteAccessLog(static_cast<CloseReason>(reason));
+  LogEnd(static_cast<CloseReason>(reason));
   host_->Detach(this);
 }
 
@@ -137,7 +140,7 @@ void Session::PumpOnce() {
     return;
   }
   if (backend_.failed() && phase_ == Phase::kRelay) {
-    Close(EndReason(client_.input_ended()));
+    Close(EndReason(client_.input_ended()), conversation_->ByeForBackendEnd());
     return;
   }
   if (phase_ == Phase::kRelay) {
@@ -154,7 +157,7 @@ void Session::PumpOnce() {
       }
     }
     if (backend_.input_ended() && client_.drained()) {
-      Close(EndReason(client_.input_ended()));
+      Close(EndReason(client_.input_ended()), conversation_->ByeForBackendEnd());
       return;
     }
   }
@@ -231,8 +234,7 @@ void Session::RelayDeadlines(uint64_t now) {
     return;
   }
   if (!pending_end_ && l.max_lifetime > 0 && now - born_ms_ >= Ms(l.max_lifetime)) {
-    LogSession(LogLevel::kInfo, id_, client_address_,
-               "lifetime reached; ending when no command is in progress");
+    LogEvent(LogLevel::kInfo, "lifetime_reached", id_, client_address_).Add("route", route_->name);
     EndWhenQuiet(CloseReason::kLifetime, now + Ms(l.lifetime_grace));
     return;
   }
@@ -293,14 +295,13 @@ CloseReason Session::EndReason(bool client_first) const {
 void Session::Close(CloseReason reason, const char* bye) {
   if (reason_) return;
   reason_ = reason;
-  LogSession(LogLevel::kInfo, id_, client_address_, "listener=%s route=%s closed reason=%s",
-             listener_->name.c_str(), route_ ? route_->name.c_str() : "-", CloseReasonName(reason));
   // A BYE inside a response the backend has not finished would corrupt it;
   // then the client only sees the connection end.
   const bool mid_response = phase_ == Phase::kRelay && conversation_->mid_response();
   const bool was_plain = phase_ == Phase::kPlain;
   phase_ = Phase::kClosing;
   if (conversation_) conversation_->Halt();
+  host_->resolver().Cancel(&resolve_wait_);
   uv_timer_stop(&timer_);
   UpdateReading(client_, false, nullptr);
   UpdateReading(backend_, false, nullptr);
@@ -330,6 +331,22 @@ void Session::CloseHandles() {
     }
   }
   handles_.Close(&timer_);
+}
+
+// The operator's record of the session, next to the access log's.
+void Session::LogEnd(CloseReason reason) const {
+  const bool tls_up = tls_ && tls_->handshake_done();
+  LogEvent(LogLevel::kInfo, "session_end", id_, client_address_)
+      .Add("listener", listener_->name)
+      .Add("sni", tls_up ? tls_->server_name() : "")
+      .Add("route", route_ ? route_->name : std::string())
+      .Add("backend", backend_used_ ? backend_used_->text : std::string())
+      .Add("user", conversation_ ? conversation_->user() : std::string())
+      .Add("reason", CloseReasonName(reason))
+      .Add("duration_seconds", static_cast<double>(uv_now(host_->loop()) - born_ms_) / 1000)
+      .Add("bytes_in", bytes_in_)
+      .Add("bytes_out", bytes_out_)
+      .Add("commands", commands_count_);
 }
 
 void Session::WriteAccessLog(CloseReason reason) const {

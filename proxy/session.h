@@ -123,6 +123,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   CloseReason EndReason(bool client_first) const;
   void CloseHandles();
   void WriteAccessLog(CloseReason reason) const;
+  void LogEnd(CloseReason reason) const;
 
   // ---- session_client.cc: the client's socket ----
   static void OnClientRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -146,7 +147,10 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   static void OnShutdownDone(uv_shutdown_t* req, int status);
   static void OnConnect(uv_connect_t* req, int status);
   static void OnFailedAttemptClosed(uv_handle_t* handle);
+  static void OnResolved(ResolveWait* wait, const ResolveResult& result);
   void ConnectNextBackend();
+  void Resolved(const ResolveResult& result);
+  void StartConnect(const sockaddr* address);
   void BackendConnectFailed(const char* why);
   void BackendBytes(std::span<const uint8_t> bytes);
   void BackendGreeted();
@@ -155,6 +159,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   std::shared_ptr<const Runtime> runtime_;
   const ListenerConfig* listener_;
   const RouteConfig* route_ = nullptr;
+  const BackendAddress* backend_used_ = nullptr;  // the backend that greeted
   SessionCounters* route_counters_ = nullptr;
   uint64_t id_;
   std::string client_address_;
@@ -166,6 +171,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   Side backend_;
   uv_timer_t timer_{};
   uv_connect_t connect_req_{};
+  ResolveWait resolve_wait_;  // a backend name being looked up
 
   std::unique_ptr<tls::Endpoint> tls_;
   Phase phase_ = Phase::kHandshake;
@@ -186,6 +192,8 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   bool pumping_ = false;
   uint64_t last_activity_ms_ = 0;
   uint64_t born_ms_ = 0;
+  uint64_t handshake_start_ns_ = 0;         // the client's first TLS byte (uv_hrtime)
+  uint64_t connect_start_ns_ = 0;           // the current backend attempt began
   std::optional<CloseReason> pending_end_;  // lifetime or shutdown, waiting for quiet
   uint64_t pending_deadline_ms_ = 0;        // ... or this moment at the latest
   std::optional<CloseReason> reason_;

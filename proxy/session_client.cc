@@ -38,8 +38,9 @@ void Session::Start() {
     // Gone before we asked (a reset right after accept): nothing to serve,
     // and no address to count it under.
     client_address_ = std::string("-");  // moved in: GCC 12 misreads assign(const char*)
-    LogSession(LogLevel::kDebug, id_, client_address_, "listener=%s peer address unknown: %s",
-               listener_->name.c_str(), r < 0 ? uv_strerror(r) : "not IP");
+    LogEvent(LogLevel::kDebug, "peer_unknown", id_, client_address_)
+        .Add("listener", listener_->name)
+        .Add("error", r < 0 ? uv_strerror(r) : "not IP");
     Close(CloseReason::kClientClosed);
     return;
   }
@@ -57,8 +58,7 @@ void Session::Start() {
   last_activity_ms_ = uv_now(host_->loop());
   tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
                                          static_cast<tls::CiphertextSink*>(this));
-  LogSession(LogLevel::kDebug, id_, client_address_, "listener=%s accepted",
-             listener_->name.c_str());
+  LogEvent(LogLevel::kDebug, "accept", id_, client_address_).Add("listener", listener_->name);
   // handshake_timeout runs from accept to TLS, the plaintext part included.
   ArmTimer(limits().handshake_timeout);
   if (listener_->mode == ListenerMode::kStartTls) {
@@ -81,8 +81,8 @@ void Session::OnClientRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
   } else if (nread == UV_EOF) {
     self->ClientEof();
   } else if (nread < 0) {
-    LogSession(LogLevel::kDebug, self->id_, self->client_address_, "read error: %s",
-               uv_strerror(static_cast<int>(nread)));
+    LogEvent(LogLevel::kDebug, "client_read_error", self->id_, self->client_address_)
+        .Add("error", uv_strerror(static_cast<int>(nread)));
     self->client_.Fail();
     self->ClientEof();
   }
@@ -128,7 +128,10 @@ void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
     PlainBytes(ciphertext);
     return;
   }
-  client_sent_bytes_ = true;
+  if (!client_sent_bytes_) {
+    client_sent_bytes_ = true;
+    handshake_start_ns_ = uv_hrtime();
+  }
   tls_->Feed(ciphertext);
   std::span<uint8_t> plain = host_->plain_buffer();
   // Drain: read until the library has consumed every fed byte and holds no
@@ -153,8 +156,9 @@ void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
         return;
       case tls::Endpoint::Status::kError:
         if (!tls_->handshake_done()) host_->stats().Add(Counter::kTlsHandshakeFailures);
-        LogSession(LogLevel::kInfo, id_, client_address_, "listener=%s TLS error: %s",
-                   listener_->name.c_str(), tls_->error().c_str());
+        LogEvent(LogLevel::kInfo, "tls_error", id_, client_address_)
+            .Add("listener", listener_->name)
+            .Add("error", tls_->error());
         Close(CloseReason::kTlsError);
         return;
     }
@@ -194,12 +198,15 @@ void Session::ClientEof() {
 
 void Session::HandshakeDone() {
   host_->stats().Add(Counter::kTlsHandshakes);
+  host_->stats().Observe(Histogram::kTlsHandshake,
+                         static_cast<double>(uv_hrtime() - handshake_start_ns_) / 1e9);
   const char* sni = tls_->server_name();
   route_ = runtime_->config->SelectRoute(listener_->name, sni);
   if (!route_) {
-    LogSession(LogLevel::kWarn, id_, client_address_, "listener=%s sni=%s no route matches",
-               listener_->name.c_str(), Sanitize(sni).c_str());
-    Close(CloseReason::kBackendUnavailable, "[UNAVAILABLE] No server for this name");
+    LogEvent(LogLevel::kWarn, "no_route", id_, client_address_)
+        .Add("listener", listener_->name)
+        .Add("sni", sni);
+    Close(CloseReason::kNoRoute, "[UNAVAILABLE] No server for this name");
     return;
   }
   const Limits& l = limits();
@@ -214,8 +221,10 @@ void Session::HandshakeDone() {
     over_limit_ = "route max_connections";
   }
   if (over_limit_) {
-    LogSession(LogLevel::kWarn, id_, client_address_, "route=%s over %s; refused",
-               route_->name.c_str(), over_limit_);
+    LogEvent(LogLevel::kWarn, "over_limit", id_, client_address_)
+        .Add("listener", listener_->name)
+        .Add("route", route_->name)
+        .Add("limit", over_limit_);
     Close(CloseReason::kLimit, kTooManyBye);
     return;
   }

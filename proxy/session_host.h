@@ -9,6 +9,7 @@
 #include <string>
 
 #include "proxy/limits.h"
+#include "proxy/resolver.h"
 #include "proxy/stats.h"
 
 namespace imapfront {
@@ -25,6 +26,8 @@ class SessionHost {
   virtual std::span<uint8_t> plain_buffer() = 0;
   virtual WorkerStats& stats() = 0;
   virtual ConnectionCounts& counts() = 0;
+  // Backend host names, resolved off the loop and cached.
+  virtual Resolver& resolver() = 0;
   // This host's counters for |route|; the pointer stays valid.
   virtual SessionCounters* RouteCounters(const std::string& route) = 0;
   // A session is born (in its constructor) and dies (in its destructor).

@@ -49,8 +49,9 @@ void Session::CommandBegan(imap::Verb verb) {
 void Session::Fail(Failure failure) {
   switch (failure) {
     case Failure::kLineTooLong:
-      LogSession(LogLevel::kInfo, id_, client_address_, "line longer than %llu bytes",
-                 static_cast<unsigned long long>(limits().max_line_bytes));
+      LogEvent(LogLevel::kInfo, "line_too_long", id_, client_address_)
+          .Add("route", route_->name)
+          .Add("max_line_bytes", limits().max_line_bytes);
       Close(CloseReason::kProtocolError, "Line too long");
       return;
     case Failure::kLiteralTooBig:
@@ -86,7 +87,9 @@ void Session::ToClient(std::span<const uint8_t> bytes, ToClientKind kind) {
     host_->stats().Add(Counter::kBytesBackendToClient, bytes.size());
   bytes_out_ += bytes.size();
   if (!tls_->Write(bytes)) {
-    LogSession(LogLevel::kInfo, id_, client_address_, "TLS write error: %s", tls_->error().c_str());
+    LogEvent(LogLevel::kInfo, "tls_error", id_, client_address_)
+        .Add("listener", listener_->name)
+        .Add("error", tls_->error());
     Close(CloseReason::kTlsError);
   }
 }

@@ -1,6 +1,14 @@
 #include "proxy/stats.h"
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace imapfront {
 namespace {
@@ -8,11 +16,13 @@ namespace {
 struct CounterInfo {
   const char* group;
   const char* key;
+  const char* family;
+  const char* label;
   const char* help;
 };
 
 constexpr CounterInfo kCounterInfo[] = {
-#define IMAPFRONT_INFO(id, group, key, help) {group, key, help},
+#define IMAPFRONT_INFO(id, group, key, family, label, help) {group, key, family, label, help},
     IMAPFRONT_COUNTERS(IMAPFRONT_INFO)
 #undef IMAPFRONT_INFO
 };
@@ -23,6 +33,32 @@ constexpr const char* kCloseReasonNames[] = {
 #undef IMAPFRONT_NAME
 };
 
+struct HistogramInfo {
+  const char* family;
+  const char* help;
+};
+
+constexpr HistogramInfo kHistogramInfo[] = {
+#define IMAPFRONT_INFO(id, family, help) {family, help},
+    IMAPFRONT_HISTOGRAMS(IMAPFRONT_INFO)
+#undef IMAPFRONT_INFO
+};
+
+// A TLS handshake on a LAN takes about a millisecond, over a mobile network a
+// few hundred; handshake_timeout defaults to 10 s.
+constexpr double kHandshakeBounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                       0.25,  0.5,    1,     2.5,  5,     10};
+// A backend on the same network connects and greets in well under 10 ms;
+// backend_connect_timeout defaults to 5 s.
+constexpr double kConnectBounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+// From a port check (no time at all) to a day-long IDLE (max_lifetime).
+constexpr double kDurationBounds[] = {0.1,  1,    10,    60,    300,   900,
+                                      1800, 3600, 14400, 28800, 86400, 172800};
+static_assert(std::size(kHandshakeBounds) <= kMaxBuckets);
+static_assert(std::size(kConnectBounds) <= kMaxBuckets);
+static_assert(std::size(kDurationBounds) <= kMaxBuckets);
+
 nlohmann::json ClosedJson(const SessionTotals& t) {
   nlohmann::json closed = nlohmann::json::object();
   for (size_t r = 0; r < kCloseReasonCount; ++r) closed[kCloseReasonNames[r]] = t.closed[r];
@@ -30,7 +66,7 @@ nlohmann::json ClosedJson(const SessionTotals& t) {
 }
 
 // Prometheus label values: escape backslash, quote and newline.
-std::string LabelValue(const std::string& v) {
+std::string LabelValue(std::string_view v) {
   std::string out;
   for (char c : v) {
     if (c == '\\' || c == '"') out += '\\';
@@ -43,32 +79,82 @@ std::string LabelValue(const std::string& v) {
   return out;
 }
 
-std::string Series(const std::string& name, const std::string& labels) {
-  return labels.empty() ? name : name + "{" + labels + "}";
+// Numbers as Prometheus reads them: integers exactly, others with enough
+// digits to round-trip.
+std::string Number(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
 }
 
-// The session metrics under |prefix| ("imapfront_" or "imapfront_route_").
-void AppendSessionMetrics(std::string* out, const std::string& prefix, const std::string& labels,
-                          const SessionTotals& t) {
-  const std::string sep = labels.empty() ? "" : ",";
-  *out += Series(prefix + "connections_accepted_total", labels) + " " + std::to_string(t.accepted) +
-          "\n";
-  *out += Series(prefix + "connections_active", labels) + " " + std::to_string(t.active()) + "\n";
-  for (size_t r = 0; r < kCloseReasonCount; ++r) {
-    *out += Series(prefix + "connections_closed_total",
-                   labels + sep + "reason=\"" + kCloseReasonNames[r] + "\"") +
-            " " + std::to_string(t.closed[r]) + "\n";
+// Text exposition, family by family: each family's HELP and TYPE lines, then
+// its samples, never interleaved with another family's.
+class Exposition {
+ public:
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
   }
-}
+  void Sample(std::string_view name, std::string_view labels, std::string_view value) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  }
+  void Sample(std::string_view name, std::string_view labels, uint64_t value) {
+    Sample(name, labels, std::to_string(value));
+  }
+  void Histogram(const HistogramInfo& info, std::span<const double> bounds,
+                 const HistogramTotals& t) {
+    Family(info.family, "histogram", info.help);
+    const std::string family(info.family);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < bounds.size(); ++i) {
+      cumulative += t.buckets[i];
+      Sample(family + "_bucket", "le=\"" + Number(bounds[i]) + "\"", cumulative);
+    }
+    cumulative += t.buckets[bounds.size()];
+    Sample(family + "_bucket", "le=\"+Inf\"", cumulative);
+    Sample(family + "_sum", "", Number(static_cast<double>(t.sum_us) / 1e6));
+    Sample(family + "_count", "", cumulative);
+  }
+  std::string Take() { return std::move(out_); }
 
-void AppendSessionHelp(std::string* out, const std::string& prefix, const char* scope) {
-  *out += "# HELP " + prefix + "connections_accepted_total Connections accepted" + scope + ".\n";
-  *out += "# TYPE " + prefix + "connections_accepted_total counter\n";
-  *out += "# HELP " + prefix + "connections_active Connections open now" + scope + ".\n";
-  *out += "# TYPE " + prefix + "connections_active gauge\n";
-  *out +=
-      "# HELP " + prefix + "connections_closed_total Connections ended, by reason" + scope + ".\n";
-  *out += "# TYPE " + prefix + "connections_closed_total counter\n";
+ private:
+  std::string out_;
+};
+
+// The three session families under |prefix| ("imapfront_" or
+// "imapfront_route_"), for every (labels, totals) pair, each family whole.
+void SessionFamilies(Exposition& e, const std::string& prefix, const char* scope,
+                     const std::vector<std::pair<std::string, const SessionTotals*>>& sets) {
+  const std::string accepted = prefix + "connections_accepted_total";
+  const std::string active = prefix + "connections_active";
+  const std::string closed = prefix + "connections_closed_total";
+  e.Family(accepted, "counter", std::string("Connections accepted") + scope + ".");
+  for (const auto& [labels, t] : sets) e.Sample(accepted, labels, t->accepted);
+  e.Family(active, "gauge", std::string("Connections open now") + scope + ".");
+  for (const auto& [labels, t] : sets) e.Sample(active, labels, t->active());
+  e.Family(closed, "counter", std::string("Connections ended, by reason") + scope + ".");
+  for (const auto& [labels, t] : sets) {
+    const std::string sep = labels.empty() ? "" : ",";
+    for (size_t r = 0; r < kCloseReasonCount; ++r) {
+      e.Sample(closed, labels + sep + "reason=\"" + kCloseReasonNames[r] + "\"", t->closed[r]);
+    }
+  }
 }
 
 }  // namespace
@@ -111,6 +197,11 @@ StatsSnapshot Stats::Snapshot(double uptime_seconds) const {
   for (const auto& w : workers_) {
     s.sessions.AddFrom(w->sessions);
     for (size_t i = 0; i < kCounterCount; ++i) s.counters[i] += w->counters[i].Get();
+    for (size_t h = 0; h < kHistogramCount; ++h) {
+      HistogramTotals& t = s.histograms[h];
+      for (size_t b = 0; b <= kMaxBuckets; ++b) t.buckets[b] += w->histograms[h].buckets[b].Get();
+      t.sum_us += w->histograms[h].sum_us.Get();
+    }
   }
   std::lock_guard<std::mutex> lock(routes_mu_);
   for (const auto& [name, per_worker] : routes_) {
@@ -137,26 +228,96 @@ std::string StatsJson(const StatsSnapshot& s) {
 }
 
 std::string StatsPrometheus(const StatsSnapshot& s) {
-  std::string out;
-  out += "# HELP imapfront_uptime_seconds Seconds since imapfront started.\n";
-  out += "# TYPE imapfront_uptime_seconds gauge\n";
-  out += "imapfront_uptime_seconds " + std::to_string(s.uptime_seconds) + "\n";
-  AppendSessionHelp(&out, "imapfront_", "");
-  AppendSessionMetrics(&out, "imapfront_", "", s.sessions);
-  // Per route under their own names, so that summing over routes never
+  Exposition e;
+  const ProcessInfo& p = s.process;
+  e.Family("imapfront_build_info", "gauge", "Versions of imapfront and its libraries.");
+  e.Sample("imapfront_build_info",
+           "version=\"" + LabelValue(p.version) + "\",boringssl=\"" + LabelValue(p.boringssl) +
+               "\",libuv=\"" + LabelValue(p.libuv) + "\"",
+           1);
+  e.Family("imapfront_uptime_seconds", "gauge", "Seconds since imapfront started.");
+  e.Sample("imapfront_uptime_seconds", "", Number(s.uptime_seconds));
+  e.Family("process_start_time_seconds", "gauge",
+           "Start time of the process since the Unix epoch in seconds.");
+  e.Sample("process_start_time_seconds", "", Number(p.start_time_seconds));
+  e.Family("process_cpu_seconds_total", "counter", "Total user and system CPU time in seconds.");
+  e.Sample("process_cpu_seconds_total", "", Number(p.cpu_seconds));
+  e.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  e.Sample("process_resident_memory_bytes", "", p.resident_memory_bytes);
+  e.Family("process_open_fds", "gauge", "Number of open file descriptors.");
+  e.Sample("process_open_fds", "", p.open_fds);
+  e.Family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
+  e.Sample("process_max_fds", "", p.max_fds);
+
+  SessionFamilies(e, "imapfront_", "", {{"", &s.sessions}});
+  // Per route under names of their own, so that summing over routes never
   // counts a connection twice.
-  AppendSessionHelp(&out, "imapfront_route_", " on a route");
-  for (const auto& [name, t] : s.routes) {
-    AppendSessionMetrics(&out, "imapfront_route_", "route=\"" + LabelValue(name) + "\"", t);
-  }
+  std::vector<std::pair<std::string, const SessionTotals*>> routes;
+  for (const auto& [name, t] : s.routes)
+    routes.emplace_back("route=\"" + LabelValue(name) + "\"", &t);
+  SessionFamilies(e, "imapfront_route_", " on a route", routes);
+
   for (size_t i = 0; i < kCounterCount; ++i) {
-    std::string metric =
-        std::string("imapfront_") + kCounterInfo[i].group + "_" + kCounterInfo[i].key + "_total";
-    out += "# HELP " + metric + " " + kCounterInfo[i].help + ".\n";
-    out += "# TYPE " + metric + " counter\n";
-    out += metric + " " + std::to_string(s.counters[i]) + "\n";
+    const CounterInfo& c = kCounterInfo[i];
+    if (i == 0 || std::string_view(kCounterInfo[i - 1].family) != c.family) {
+      e.Family(c.family, "counter", std::string(c.help) + ".");
+    }
+    e.Sample(c.family, c.label, s.counters[i]);
   }
-  return out;
+  for (size_t h = 0; h < kHistogramCount; ++h) {
+    e.Histogram(kHistogramInfo[h], HistogramBounds(static_cast<Histogram>(h)), s.histograms[h]);
+  }
+  return e.Take();
+}
+
+std::span<const double> HistogramBounds(Histogram h) {
+  switch (h) {
+    case Histogram::kTlsHandshake:
+      return kHandshakeBounds;
+    case Histogram::kBackendConnect:
+      return kConnectBounds;
+    case Histogram::kSessionDuration:
+    case Histogram::kCount:
+      break;
+  }
+  return kDurationBounds;
+}
+
+void WorkerStats::Observe(Histogram h, double seconds) {
+  if (!(seconds >= 0)) seconds = 0;  // NaN or a clock step back
+  HistogramCounters& c = histograms[static_cast<size_t>(h)];
+  const std::span<const double> bounds = HistogramBounds(h);
+  size_t bucket = 0;
+  while (bucket < bounds.size() && seconds > bounds[bucket]) ++bucket;
+  // Sum before count: a reader that sees the count sees its sum too (the
+  // same order argument as SessionTotals::AddFrom).
+  c.sum_us.Add(static_cast<uint64_t>(seconds * 1e6));
+  c.buckets[bucket].Add(1);
+}
+
+void ReadProcessFigures(ProcessInfo* info) {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) == 0) {
+    info->cpu_seconds = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  }
+  if (FILE* f = std::fopen("/proc/self/statm", "re")) {
+    unsigned long long size = 0, resident = 0;
+    if (std::fscanf(f, "%llu %llu", &size, &resident) == 2) {
+      info->resident_memory_bytes = resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    }
+    std::fclose(f);
+  }
+  if (DIR* d = opendir("/proc/self/fd")) {
+    uint64_t n = 0;
+    while (const dirent* entry = readdir(d)) {
+      if (entry->d_name[0] != '.') ++n;
+    }
+    closedir(d);
+    info->open_fds = n > 0 ? n - 1 : 0;  // less the one opendir holds
+  }
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) info->max_fds = limit.rlim_cur;
 }
 
 }  // namespace imapfront

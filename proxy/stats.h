@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ namespace imapfront {
   X(kTlsError, "tls_error")                     \
   X(kProtocolError, "protocol_error")           \
   X(kBackendUnavailable, "backend_unavailable") \
+  X(kNoRoute, "no_route")                       \
   X(kLimit, "limit")                            \
   X(kShutdown, "shutdown")
 
@@ -41,18 +43,26 @@ enum class CloseReason {
 constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCount);
 const char* CloseReasonName(CloseReason reason);
 
-// Counters beyond sessions: id, JSON group, JSON key, Prometheus help.
-#define IMAPFRONT_COUNTERS(X)                                                                 \
-  X(kTlsHandshakes, "tls", "handshakes", "TLS handshakes completed")                          \
-  X(kTlsHandshakeFailures, "tls", "handshake_failures", "TLS handshakes that failed")         \
-  X(kImapCommands, "imap", "commands", "IMAP commands relayed")                               \
-  X(kImapAppends, "imap", "appends", "IMAP APPEND commands relayed")                          \
-  X(kImapLiteralBytes, "imap", "literal_bytes", "IMAP literal bytes relayed")                 \
-  X(kBytesClientToBackend, "bytes", "client_to_backend", "Plaintext bytes client to backend") \
-  X(kBytesBackendToClient, "bytes", "backend_to_client", "Plaintext bytes backend to client")
+// Counters beyond sessions: id, JSON group, JSON key, Prometheus family,
+// its label (or ""), the family's help. Entries of one family are adjacent.
+#define IMAPFRONT_COUNTERS(X)                                                                     \
+  X(kTlsHandshakes, "tls", "handshakes", "imapfront_tls_handshakes_total", "",                    \
+    "TLS handshakes completed")                                                                   \
+  X(kTlsHandshakeFailures, "tls", "handshake_failures", "imapfront_tls_handshake_failures_total", \
+    "", "TLS handshakes that failed")                                                             \
+  X(kImapCommands, "imap", "commands", "imapfront_imap_commands_total", "",                       \
+    "IMAP commands the clients began, refused ones included")                                     \
+  X(kImapAppends, "imap", "appends", "imapfront_imap_appends_total", "",                          \
+    "IMAP APPEND commands relayed")                                                               \
+  X(kImapLiteralBytes, "imap", "literal_bytes", "imapfront_imap_literal_bytes_total", "",         \
+    "Bytes of client literals relayed to backends")                                               \
+  X(kBytesClientToBackend, "bytes", "client_to_backend", "imapfront_relayed_bytes_total",         \
+    "direction=\"client_to_backend\"", "Plaintext bytes relayed, by direction")                   \
+  X(kBytesBackendToClient, "bytes", "backend_to_client", "imapfront_relayed_bytes_total",         \
+    "direction=\"backend_to_client\"", "Plaintext bytes relayed, by direction")
 
 enum class Counter {
-#define IMAPFRONT_ENUM(id, group, key, help) id,
+#define IMAPFRONT_ENUM(id, group, key, family, label, help) id,
   IMAPFRONT_COUNTERS(IMAPFRONT_ENUM)
 #undef IMAPFRONT_ENUM
       kCount
@@ -71,6 +81,34 @@ class StatCounter {
   std::atomic<uint64_t> value_{0};
 };
 
+// Latency distributions: id, Prometheus family, help. Bucket bounds (in
+// seconds) are in stats.cc, chosen for what each one measures.
+#define IMAPFRONT_HISTOGRAMS(X)                                                  \
+  X(kTlsHandshake, "imapfront_tls_handshake_seconds",                            \
+    "Time from the first byte of a TLS handshake to its end")                    \
+  X(kBackendConnect, "imapfront_backend_connect_seconds",                        \
+    "Time to connect a backend and read its greeting (attempts that succeeded)") \
+  X(kSessionDuration, "imapfront_session_duration_seconds", "Length of ended sessions")
+
+enum class Histogram {
+#define IMAPFRONT_ENUM(id, family, help) id,
+  IMAPFRONT_HISTOGRAMS(IMAPFRONT_ENUM)
+#undef IMAPFRONT_ENUM
+      kCount
+};
+constexpr size_t kHistogramCount = static_cast<size_t>(Histogram::kCount);
+constexpr size_t kMaxBuckets = 16;  // finite bounds; one more for +Inf
+
+// The upper bounds of |h|'s buckets, ascending (+Inf not included).
+std::span<const double> HistogramBounds(Histogram h);
+
+// One histogram on one worker: per-bucket (not cumulative) counts and the sum
+// in microseconds, each a single-writer counter like the others.
+struct HistogramCounters {
+  std::array<StatCounter, kMaxBuckets + 1> buckets;
+  StatCounter sum_us;
+};
+
 // Session counts for the whole worker or for one route on one worker.
 struct SessionCounters {
   StatCounter accepted;
@@ -80,8 +118,10 @@ struct SessionCounters {
 struct WorkerStats {
   SessionCounters sessions;
   std::array<StatCounter, kCounterCount> counters;
+  std::array<HistogramCounters, kHistogramCount> histograms;
 
   void Add(Counter c, uint64_t n = 1) { counters[static_cast<size_t>(c)].Add(n); }
+  void Observe(Histogram h, double seconds);
 };
 
 // Sums, as read at one moment.
@@ -92,11 +132,33 @@ struct SessionTotals {
   void AddFrom(const SessionCounters& c);
 };
 
+struct HistogramTotals {
+  std::array<uint64_t, kMaxBuckets + 1> buckets{};  // per bucket, not cumulative
+  uint64_t sum_us = 0;
+};
+
+// What /metrics says about the process itself (read when scraped).
+struct ProcessInfo {
+  std::string version;            // imapfront's
+  std::string boringssl;          // tls::LibraryVersion()
+  std::string libuv;              // uv_version_string()
+  double start_time_seconds = 0;  // since the Unix epoch
+  double cpu_seconds = 0;         // user + system
+  uint64_t resident_memory_bytes = 0;
+  uint64_t open_fds = 0;
+  uint64_t max_fds = 0;
+};
+
+// This process's CPU, memory and descriptors now (the rest left as given).
+void ReadProcessFigures(ProcessInfo* info);
+
 struct StatsSnapshot {
   double uptime_seconds = 0;
   SessionTotals sessions;
   std::array<uint64_t, kCounterCount> counters{};
+  std::array<HistogramTotals, kHistogramCount> histograms{};
   std::map<std::string, SessionTotals> routes;
+  ProcessInfo process;
 };
 
 // Owns every worker's counters. Route counters are created on first use and

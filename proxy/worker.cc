@@ -32,8 +32,9 @@ Worker::~Worker() {
   // The loop has run to completion (Join); every handle should be closed.
   const int r = uv_loop_close(&loop_);
   if (r != 0) {
-    Logf(LogLevel::kError, "worker=%zu event loop closed with handles still open: %s", index_,
-         uv_strerror(r));
+    LogEvent(LogLevel::kError, "worker_error")
+        .Add("worker", index_)
+        .Add("error", std::string("event loop closed with handles still open: ") + uv_strerror(r));
   }
 }
 
@@ -53,7 +54,9 @@ void Worker::AddListener(const ListenSocket& socket, std::shared_ptr<const Runti
   // The socket is bound and listening already; this registers the callback.
   int r = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), 511, &Worker::OnConnection);
   if (r < 0)
-    Logf(LogLevel::kError, "listener=%s listen failed: %s", l->name.c_str(), uv_strerror(r));
+    LogEvent(LogLevel::kError, "listen_failed")
+        .Add("listener", l->name)
+        .Add("error", uv_strerror(r));
   listeners_.push_back(std::move(l));
 }
 
@@ -162,8 +165,9 @@ void Worker::OnConnection(uv_stream_t* server, int status) {
   auto* listener = static_cast<Listener*>(server->data);
   Worker* self = listener->worker;
   if (status < 0) {
-    Logf(LogLevel::kWarn, "listener=%s accept failed: %s", listener->name.c_str(),
-         uv_strerror(status));
+    LogEvent(LogLevel::kWarn, "accept_failed")
+        .Add("listener", listener->name)
+        .Add("error", uv_strerror(status));
     return;
   }
   std::shared_ptr<const Runtime> runtime = self->runtime_;

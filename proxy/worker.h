@@ -57,6 +57,7 @@ class Worker final : public SessionHost {
   uv_loop_t* loop() override { return &loop_; }
   WorkerStats& stats() override { return stats_->worker(index_); }
   ConnectionCounts& counts() override { return *counts_; }
+  Resolver& resolver() override { return resolver_; }
   SessionCounters* RouteCounters(const std::string& route) override;
   std::span<uint8_t> read_buffer() override { return read_buffer_; }
   std::span<uint8_t> plain_buffer() override { return plain_buffer_; }
@@ -88,6 +89,7 @@ class Worker final : public SessionHost {
   ConnectionCounts* counts_;
   uv_loop_t loop_{};
   uv_async_t async_{};
+  Resolver resolver_{&loop_};
   std::thread thread_;
   std::atomic<bool> finished_{false};
   std::vector<std::unique_ptr<Listener>> listeners_;

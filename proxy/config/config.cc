@@ -59,6 +59,19 @@ const RouteConfig* Config::SelectRoute(std::string_view listener,
   return nullptr;
 }
 
+std::vector<std::string> ChangedSections(const Config& before, const Config& after) {
+  std::vector<std::string> changed;
+  for (const auto& [key, text] : after.sections) {
+    auto it = before.sections.find(key);
+    if (it == before.sections.end() || it->second != text) changed.push_back(key);
+  }
+  for (const auto& [key, text] : before.sections) {
+    if (!after.sections.contains(key)) changed.push_back(key);
+  }
+  std::sort(changed.begin(), changed.end());
+  return changed;
+}
+
 ConfigResult ParseConfig(std::string_view text, const std::string& path) {
   return config::Validate(config::ReadJson(text), path);
 }

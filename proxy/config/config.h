@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,7 +49,7 @@ struct RouteConfig {
   std::string name;
   std::optional<std::vector<std::string>> sni;        // absent: any
   std::optional<std::vector<std::string>> listeners;  // absent: any
-  std::vector<SocketAddress> backends;
+  std::vector<BackendAddress> backends;
   LiteralPlus literal_plus = LiteralPlus::kPass;
   Limits limits;  // the global limits with this route's overrides applied
 };
@@ -64,6 +65,9 @@ struct Config {
   std::vector<ListenerConfig> listeners;
   std::vector<RouteConfig> routes;
   Limits limits;
+  // The file's parts as written ("workers", "tls", "routes.NAME", ...), for
+  // telling what a reload changed.
+  std::map<std::string, std::string> sections;
 
   // The first route that serves a connection on |listener| with SNI
   // |server_name| ("" when the client sent none), or null.
@@ -71,6 +75,10 @@ struct Config {
   // The listener named |name|, or null.
   const ListenerConfig* FindListener(std::string_view name) const;
 };
+
+// The sections that differ between |before| and |after|, sorted:
+// "limits", "routes.legacy", "stats", ...
+std::vector<std::string> ChangedSections(const Config& before, const Config& after);
 
 struct ConfigResult {
   std::shared_ptr<const Config> config;  // null when there are errors

@@ -152,6 +152,39 @@ std::optional<SocketAddress> ParseSocketAddress(std::string_view text, bool reso
   return address;
 }
 
+std::optional<BackendAddress> ParseBackendAddress(std::string_view text, std::string* error) {
+  HostPort parts;
+  BackendAddress backend;
+  if (!SplitHostPort(text, &parts, error) || !ParsePort(parts.port, &backend.port, error)) {
+    return std::nullopt;
+  }
+  if (parts.host.empty()) {
+    *error = "missing host in " + Quote(text);
+    return std::nullopt;
+  }
+  backend.text = std::string(text);
+  backend.host = std::string(parts.host);
+  SocketAddress address;
+  address.text = backend.text;
+  if (ParseNumericHost(backend.host, parts.bracketed, &address)) {
+    SetPort(&address, backend.port);
+    backend.numeric = std::move(address);
+  } else if (parts.bracketed) {
+    *error = Quote(backend.host) + " is not an IPv6 address";
+    return std::nullopt;
+  }
+  return backend;
+}
+
+std::optional<SocketAddress> ResolveNow(const BackendAddress& backend, std::string* error) {
+  if (backend.numeric) return backend.numeric;
+  SocketAddress address;
+  address.text = backend.text;
+  if (!ResolveHost(backend.host, &address, error)) return std::nullopt;
+  SetPort(&address, backend.port);
+  return address;
+}
+
 bool SameAddress(const SocketAddress& a, const SocketAddress& b) {
   return a.addr_len == b.addr_len && std::memcmp(&a.addr, &b.addr, a.addr_len) == 0;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <optional>
@@ -24,6 +25,23 @@ struct SocketAddress {
 // resolved (first address). On failure returns nullopt and sets |error|.
 std::optional<SocketAddress> ParseSocketAddress(std::string_view text, bool resolve_names,
                                                 std::string* error);
+
+// A backend as the config names it. An IP literal is parsed once; a host
+// name is resolved when a session connects (proxy/resolver), so a name that
+// does not resolve at startup is no reason to refuse to start.
+struct BackendAddress {
+  std::string text;  // "host:port" as written
+  std::string host;  // the host part, without brackets
+  uint16_t port = 0;
+  std::optional<SocketAddress> numeric;  // set when host is an IP literal
+};
+
+// Parses "host:port" / "[v6]:port" without resolving anything.
+std::optional<BackendAddress> ParseBackendAddress(std::string_view text, std::string* error);
+
+// Resolves |host| now (blocking getaddrinfo: for --check-config and startup
+// warnings, never on a worker loop). The first address, with |port|.
+std::optional<SocketAddress> ResolveNow(const BackendAddress& backend, std::string* error);
 
 // The same family, address and port (however each was written).
 bool SameAddress(const SocketAddress& a, const SocketAddress& b);

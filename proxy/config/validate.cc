@@ -137,6 +137,21 @@ class ConfigValidator : private JsonChecks {
       return;
     }
     CheckKeys(root, "", kRootKeys);
+    // What a reload compares: each top-level key, and each route by name.
+    for (std::string_view key : kRootKeys) {
+      const Json* v = Find(root, key);
+      config_->sections[std::string(key)] = v ? v->dump() : "";
+    }
+    if (const Json* routes = Find(root, "routes"); routes && routes->is_array()) {
+      std::string order;
+      for (const Json& r : *routes) {
+        const Json* name = r.is_object() ? Find(r, "name") : nullptr;
+        const std::string n = name && name->is_string() ? name->get<std::string>() : "?";
+        config_->sections["routes." + n] = r.dump();
+        order += n + ",";
+      }
+      config_->sections["routes"] = order;  // the order of routes matters too
+    }
     if (const Json* v = Find(root, "workers")) {
       if (auto n = Count(*v, "workers", 0, kMaxWorkers))
         config_->workers = static_cast<unsigned>(*n);
@@ -319,12 +334,18 @@ class ConfigValidator : private JsonChecks {
     return names;
   }
 
-  std::vector<SocketAddress> Backends(const Json& v, const std::string& path) {
-    std::vector<SocketAddress> backends;
+  // Host names are resolved when a session connects, not here.
+  std::vector<BackendAddress> Backends(const Json& v, const std::string& path) {
+    std::vector<BackendAddress> backends;
     if (!IsArray(v, path, false)) return backends;
     for (size_t i = 0; i < v.size(); ++i) {
-      if (auto address = Address(v[i], Index(path, i), true)) {
+      const std::optional<std::string> text = String(v[i], Index(path, i));
+      if (!text) continue;
+      std::string error;
+      if (auto address = ParseBackendAddress(*text, &error)) {
         backends.push_back(std::move(*address));
+      } else {
+        Error(Index(path, i), error);
       }
     }
     return backends;

@@ -69,7 +69,7 @@ TEST_CASE("access log: SIGUSR1 reopens the file (logrotate)") {
   REQUIRE(WaitFor([&] { return ReadJsonLines(log_path).size() == 1; }));
   REQUIRE(std::rename(log_path.c_str(), (log_path + ".1").c_str()) == 0);
   t.proxy.Signal(SIGUSR1);
-  REQUIRE(WaitFor([&] { return t.proxy.Log().find("access log reopened") != std::string::npos; }));
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reopen ") != std::string::npos; }));
   {
     auto client = t.Client();
     REQUIRE(client->Handshake("b LOGOUT\r\n"));

@@ -3,6 +3,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
 #include <string>
 
 #include "tests/e2e/e2e_fixture.h"
@@ -77,6 +83,87 @@ TEST_CASE("command line: --version, --check-config, bad config, address in use")
   CHECK(in_use.exit_code == 2);
   CHECK(in_use.output.find("127.0.0.1:" + std::to_string(setup.port)) != std::string::npos);
   CHECK(in_use.output.find("in use") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace imapfront::testing
+
+namespace imapfront::testing {
+namespace {
+
+TEST_CASE("command line: --help lists options, signals, exit codes and stats paths; -t and -c") {
+  const auto help = RunCommand({IMAPFRONT_BINARY, "--help"});
+  CHECK(help.exit_code == 0);
+  for (const char* want :
+       {"-c,--config FILE", "-t,--check-config FILE", "--version", "SIGHUP", "SIGUSR1", "SIGTERM",
+        "Exit codes:", "  2  runtime failure", "/healthz", "/stats", "/metrics"}) {
+    CHECK_MESSAGE(help.output.find(want) != std::string::npos, want, "\n", help.output);
+  }
+  CHECK(help.output.find("Excludes") == std::string::npos);
+
+  TestSetup setup;
+  const std::string file = setup.dir + "/imapfront.json";
+  WriteFile(file, setup.Config({143}).dump());
+  const auto check = RunCommand({IMAPFRONT_BINARY, "-t", file});
+  CHECK(check.exit_code == 0);
+  CHECK(check.output == "config ok\n");
+  {
+    // -c runs it: stats.listen is the harness's; the log's start line shows.
+    Json config = setup.Config({143});
+    const uint16_t stats = FreePort();
+    config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(stats)}};
+    WriteFile(file, config.dump());
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const int null = open("/dev/null", O_WRONLY);
+      dup2(null, 2);
+      execl(IMAPFRONT_BINARY, IMAPFRONT_BINARY, "-c", file.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    CHECK(WaitFor([&] { return HttpGet(stats, "/healthz").find("ok") != std::string::npos; }));
+    kill(pid, SIGTERM);
+    int status = 0;
+    CHECK(WaitFor([&] { return waitpid(pid, &status, WNOHANG) == pid; }));
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+}
+
+TEST_CASE(
+    "--check-config warns, exit 0: an SNI no certificate covers, a certificate never "
+    "selected, a listener where clients without SNI match no route, a name that does not "
+    "resolve") {
+  TestSetup setup;
+  // A certificate without names: selected by its subjectAltName (localhost).
+  Json config = setup.Config({143});
+  config["tls"]["certificates"][0].erase("names");
+  config["tls"]["certificates"].push_back(
+      {{"cert", setup.cert.cert_path}, {"key", setup.cert.key_path}});  // the same again
+  config["routes"] = {{{"name", "named"},
+                       {"sni", {"localhost", "mail.example.org"}},
+                       {"backends", {"127.0.0.1:143", "no-such-host.invalid:143"}}}};
+  const std::string file = setup.dir + "/warn.json";
+  WriteFile(file, config.dump());
+  const auto check = RunCommand({IMAPFRONT_BINARY, "--check-config", file});
+  CHECK(check.exit_code == 0);
+  CHECK_MESSAGE(check.output.ends_with("config ok\n"), check.output);
+  const std::string prefix = "warning: " + file + ": ";
+  for (const std::string& want : {
+           prefix + "routes[0].sni[1]: no certificate covers \"mail.example.org\"",
+           prefix + "tls.certificates[1]: can never be selected",
+           prefix + "listeners[0]: a client without SNI on \"imaps\" matches no route",
+           prefix + "routes[0].backends[1]: cannot resolve \"no-such-host.invalid\"",
+       }) {
+    CHECK_MESSAGE(check.output.find(want) != std::string::npos, want, "\n", check.output);
+  }
+  // localhost is covered by the SAN of a certificate without "names".
+  CHECK(check.output.find("\"localhost\"") == std::string::npos);
+  // The four warnings and "config ok", nothing else.
+  CHECK(std::count(check.output.begin(), check.output.end(), '\n') == 5);
+
+  // The same file runs (the unresolvable name is no reason not to start).
+  Proxy proxy(config);
+  CHECK(proxy.running());
 }
 
 }  // namespace

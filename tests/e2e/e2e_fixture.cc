@@ -116,7 +116,7 @@ E2e::E2e(E2eOptions options)
     : backend(std::move(options.backend)),
       plain_port(options.starttls ? FreePort() : 0),
       access_log(options.access_log ? setup.dir + "/access.log" : ""),
-      proxy(Config(options)) {}
+      proxy(Config(options), IMAPFRONT_BINARY, options.env) {}
 
 Json E2e::Config(const E2eOptions& options) const {
   Json config = setup.Config({backend.port()});

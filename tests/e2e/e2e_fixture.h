@@ -62,6 +62,8 @@ struct E2eOptions {
   bool access_log = false;
   // A STARTTLS listener "imap" on E2e::plain_port as well.
   bool starttls = false;
+  // Environment variables for imapfront.
+  Proxy::Environment env = {};
 };
 
 // One end-to-end setup: a scripted backend, imapfront in front of it (the

@@ -97,7 +97,7 @@ TEST_CASE(
   auto open_session = t.Greeted();
 
   t.proxy.Reload(t.setup.Config({after.port()}));
-  REQUIRE(WaitFor([&] { return t.proxy.Log().find("reloaded") != std::string::npos; }));
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reload ") != std::string::npos; }));
   {
     auto fresh = t.Client();
     REQUIRE(fresh->Handshake("b1 LOGOUT\r\n"));
@@ -109,8 +109,7 @@ TEST_CASE(
   auto broken = t.setup.Config({before.port()});
   broken["routes"][0]["backends"][0] = "127.0.0.1:0";
   t.proxy.Reload(broken);
-  REQUIRE(WaitFor(
-      [&] { return t.proxy.Log().find("keeping the running config") != std::string::npos; }));
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reload_refused") != std::string::npos; }));
   CHECK(t.proxy.Log().find("routes[0].backends[0]") != std::string::npos);
   {
     auto fresh = t.Client();
@@ -176,7 +175,7 @@ TEST_CASE("SIGHUP: listeners added and removed, open sessions on a removed one g
                          {"listen", "127.0.0.1:" + std::to_string(new_port)},
                          {"mode", "implicit_tls"}}};
   t.proxy.Reload(moved);
-  REQUIRE(WaitFor([&] { return t.proxy.Log().find("reloaded") != std::string::npos; }));
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reload ") != std::string::npos; }));
   auto fresh = Greeted(new_port);
   // Every worker closes its socket for the old port; then it refuses.
   CHECK(WaitFor([&] { return !Socket::Connect(t.port()).valid(); }));
@@ -201,8 +200,7 @@ TEST_CASE("SIGHUP: listeners added and removed, open sessions on a removed one g
                                 {"listen", "127.0.0.1:" + std::to_string(taken)},
                                 {"mode", "implicit_tls"}});
   t.proxy.Reload(clash);
-  REQUIRE(WaitFor(
-      [&] { return t.proxy.Log().find("keeping the running config") != std::string::npos; }));
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reload_refused") != std::string::npos; }));
   auto still = Greeted(new_port);
   open->SendCloseNotify();
   fresh->SendCloseNotify();

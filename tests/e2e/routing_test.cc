@@ -2,6 +2,8 @@
 // refused, silent and full backends, no backend at all.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +13,11 @@
 
 namespace imapfront::testing {
 namespace {
+
+std::string AsanOptions() {
+  const char* v = std::getenv("ASAN_OPTIONS");
+  return v ? v : "";
+}
 
 TEST_CASE("routes by SNI: the named route's backend, and the default for other names or none") {
   ScriptedBackend legacy(MiniImap);
@@ -50,6 +57,68 @@ TEST_CASE("backend unreachable: the client gets BYE and the close is counted") {
   auto stats = t.QuietStats();
   CHECK(ClosedCount(stats, "backend_unavailable") == 1);
   CHECK(stats["routes"]["default"]["closed"]["backend_unavailable"] == 1);
+}
+
+TEST_CASE("no route: an SNI no route names, and no catch-all, is no_route with its own BYE") {
+  E2e t([](Json& config) { config["routes"][0]["sni"] = {"localhost"}; });
+  {
+    auto client = t.Handshaken("unknown.example");
+    CHECK(client->WaitEof());
+    CHECK(client->received() == "* BYE [UNAVAILABLE] No server for this name\r\n");
+  }
+  {
+    auto client = t.Handshaken();  // no SNI at all: only routes without sni would do
+    CHECK(client->WaitEof());
+    CHECK(client->received() == "* BYE [UNAVAILABLE] No server for this name\r\n");
+  }
+  auto served = t.Greeted("localhost");
+  served->SendCloseNotify();
+  auto stats = t.QuietStats(3);
+  CHECK(ClosedCount(stats, "no_route") == 2);
+  CHECK(ClosedCount(stats, "backend_unavailable") == 0);
+  CHECK(t.backend.connections() == 1);  // the refused ones never reached a backend
+  CHECK(stats["routes"]["default"]["accepted"] == 1);
+  CHECK(t.proxy.Log().find("event=no_route ") != std::string::npos);
+}
+
+TEST_CASE(
+    "backend names resolve when a session connects: unresolvable at start, served once the "
+    "name resolves, failover past a name that does not") {
+  const std::string hosts = MakeTempDir() + "/hosts";
+  WriteFile(hosts, "");
+  E2e t(E2eOptions{.config =
+                       [](Json& config) {
+                         const std::string port =
+                             config["routes"][0]["backends"][0].get<std::string>().substr(
+                                 std::string("127.0.0.1:").size());
+                         config["routes"][0]["backends"] = {"never.imapfront.test:" + port,
+                                                            "backend.imapfront.test:" + port};
+                       },
+                   .env = {{"LD_PRELOAD", IMAPFRONT_RESOLVER_STUB},
+                           {"IMAPFRONT_TEST_HOSTS", hosts},
+                           // The stub is preloaded ahead of the sanitizer runtime.
+                           {"ASAN_OPTIONS", AsanOptions() + ":verify_asan_link_order=0"}}});
+  // Started although neither name resolves; the log says so.
+  CHECK(t.proxy.Log().find("event=config_warning") != std::string::npos);
+  CHECK(t.proxy.Log().find("backend.imapfront.test") != std::string::npos);
+  {
+    auto client = t.Handshaken();
+    CHECK(client->WaitEof());
+    CHECK(client->received() == "* BYE [UNAVAILABLE] Backend unavailable\r\n");
+  }
+  CHECK(t.proxy.Log().find("cannot resolve \\\"backend.imapfront.test\\\"") != std::string::npos);
+  WriteFile(hosts, "backend.imapfront.test 127.0.0.1\n");
+  // A failure is cached for at most a second; then the name resolves.
+  std::unique_ptr<TlsClient> client;
+  REQUIRE(WaitFor([&] {
+    client = t.Client();
+    return client->Handshake() && client->ReadUntil(kGreeting, 1s);
+  }));
+  REQUIRE(client->Send("a1 LOGOUT\r\n"));
+  CHECK(client->WaitEof());
+  auto stats = t.QuietStats(t.proxy.Stats()["connections"]["accepted"].get<uint64_t>());
+  CHECK(ClosedCount(stats, "logout") == 1);
+  CHECK(t.backend.connections() == 1);
 }
 
 TEST_CASE("failover: refused, then silent, then a working backend") {

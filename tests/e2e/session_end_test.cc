@@ -2,7 +2,11 @@
 // either side, handshake and idle timeouts; each counted once, with its reason.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/e2e/e2e_fixture.h"
 #include "tests/support/harness.h"
@@ -148,6 +152,82 @@ TEST_CASE("idle timeout: BYE, close, counted") {
   REQUIRE(t.backend.WaitScriptsDone());
   auto stats = t.QuietStats();
   CHECK(ClosedCount(stats, "idle_timeout") == 1);
+}
+
+}  // namespace
+}  // namespace imapfront::testing
+
+namespace imapfront::testing {
+namespace {
+
+constexpr const char* kServerClosedBye = "* BYE [UNAVAILABLE] Server closed the connection\r\n";
+
+// What the backend says to "a1 SELECT INBOX" before it dies: responses with
+// a literal (holding a CRLF and a tagged-looking line) and a tagged answer.
+const std::vector<std::string> kAnswers = {
+    "* 3 EXISTS\r\n",
+    "* 1 FETCH (BODY[] {11}\r\na1 OK x\r\nz)\r\n",
+    "a1 OK done\r\n",
+};
+
+TEST_CASE(
+    "backend dies: a BYE where one may go (between responses), none inside a response, "
+    "at every cut") {
+  std::string answers;
+  std::vector<size_t> boundaries = {0};
+  for (const std::string& a : kAnswers) boundaries.push_back(answers.append(a).size());
+  std::atomic<size_t> next_cut{0};
+  E2e t([&](BackendConnection& c) {
+    const size_t cut = next_cut.fetch_add(1);
+    c.Send(kGreeting);
+    if (!c.ReadUntil("a1 SELECT INBOX\r\n")) return;
+    c.Send(answers.substr(0, cut));
+    c.socket().Close();  // the process died: its kernel sends FIN
+  });
+  for (size_t cut = 0; cut <= answers.size(); ++cut) {
+    CAPTURE(cut);
+    auto client = t.Greeted();
+    REQUIRE(client->Send("a1 SELECT INBOX\r\n"));
+    CHECK(client->WaitEof());
+    const bool between = std::find(boundaries.begin(), boundaries.end(), cut) != boundaries.end();
+    CHECK(client->received() ==
+          kGreeting + answers.substr(0, cut) + (between ? kServerClosedBye : ""));
+  }
+  auto stats = t.QuietStats(answers.size() + 1);
+  CHECK(ClosedCount(stats, "backend_closed") == answers.size() + 1);
+}
+
+TEST_CASE(
+    "backend dies: no BYE of imapfront's after the backend's own, and one after a reset "
+    "between responses") {
+  std::atomic<int> n{0};
+  E2e t([&](BackendConnection& c) {
+    const int i = n.fetch_add(1);
+    c.Send(kGreeting);
+    if (!c.ReadUntil("a1 NOOP\r\n")) return;
+    if (i == 0) {
+      c.Send("* BYE shutting down\r\n");
+      c.socket().Close();
+    } else {
+      c.Send("a1 OK done\r\n");
+      std::this_thread::sleep_for(100ms);  // the answer is read before the reset
+      c.socket().Reset();
+    }
+  });
+  {
+    auto client = t.Greeted();
+    REQUIRE(client->Send("a1 NOOP\r\n"));
+    CHECK(client->WaitEof());
+    CHECK(client->received() == kGreeting + "* BYE shutting down\r\n");
+  }
+  {
+    auto client = t.Greeted();
+    REQUIRE(client->Send("a1 NOOP\r\n"));
+    CHECK(client->WaitEof());
+    CHECK(client->received() == kGreeting + "a1 OK done\r\n" + kServerClosedBye);
+  }
+  auto stats = t.QuietStats(2);
+  CHECK(ClosedCount(stats, "backend_closed") == 2);
 }
 
 }  // namespace

@@ -36,3 +36,32 @@ TEST_CASE("stats endpoint: /healthz, /metrics, 404") {
 
 }  // namespace
 }  // namespace imapfront::testing
+
+namespace imapfront::testing {
+namespace {
+
+TEST_CASE("SIGHUP moves the stats endpoint; a changed workers count is a warning, not applied") {
+  E2e t;
+  const uint16_t old_port = t.proxy.stats_port();
+  const uint16_t new_port = FreePort();
+  Json config = t.setup.Config({t.backend.port()});
+  config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(new_port)}};
+  config["workers"] = 3;  // the fixture runs 2
+  t.proxy.Reload(config, new_port);
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reload ") != std::string::npos; }));
+  CHECK(HttpGet(new_port, "/healthz").find("\r\n\r\nok") != std::string::npos);
+  CHECK(WaitFor([&] { return HttpGet(old_port, "/healthz").empty(); }));
+  const std::string log = t.proxy.Log();
+  CHECK(log.find("event=stats_moved from=127.0.0.1:" + std::to_string(old_port) +
+                 " to=127.0.0.1:" + std::to_string(new_port)) != std::string::npos);
+  CHECK(log.find("level=warn event=reload_partial") != std::string::npos);
+  CHECK(log.find("key=workers running=2 configured=3") != std::string::npos);
+  CHECK(log.find("changed=stats,workers") != std::string::npos);
+  // Sessions are served as before and counted on the new port.
+  auto client = t.Greeted();
+  client->SendCloseNotify();
+  t.QuietStats(1);
+}
+
+}  // namespace
+}  // namespace imapfront::testing

@@ -148,8 +148,11 @@ TEST_CASE("config: SPEC's example parses to the values it shows") {
   CHECK(legacy.listeners == std::vector<std::string>{"imaps", "imap"});
   REQUIRE(legacy.backends.size() == 2);
   CHECK(legacy.backends[0].text == "10.0.0.5:143");
-  CHECK(Host(legacy.backends[1]) == "10.0.0.6");
-  CHECK(Port(legacy.backends[1]) == 143);
+  REQUIRE(legacy.backends[1].numeric.has_value());
+  CHECK(Host(*legacy.backends[1].numeric) == "10.0.0.6");
+  CHECK(Port(*legacy.backends[1].numeric) == 143);
+  CHECK(legacy.backends[1].host == "10.0.0.6");
+  CHECK(legacy.backends[1].port == 143);
   CHECK(legacy.literal_plus == LiteralPlus::kPass);
   CHECK(legacy.limits.max_connections == 2000);
   CHECK(legacy.limits.idle_timeout == 1860);
@@ -486,13 +489,44 @@ TEST_CASE("config error: a route may not change max_connections_per_ip") {
   CHECK(result.config->routes[1].limits.max_connections_per_ip == 3);
 }
 
-TEST_CASE("config error: unresolvable backend host names the path") {
+TEST_CASE("config: backend host names are kept for connect time, not resolved at load") {
   Json doc = Minimal();
-  doc["routes"][0]["backends"] = {"127.0.0.1:143", "no-such-host.invalid:143"};
+  doc["routes"][0]["backends"] = {"127.0.0.1:143", "no-such-host.invalid:143", "[::1]:144"};
   const ConfigResult result = Parse(doc);
-  REQUIRE(result.errors.size() == 1);
-  CHECK(result.errors[0].starts_with(
-      "imapfront.json: routes[0].backends[1]: cannot resolve \"no-such-host.invalid\": "));
+  REQUIRE_MESSAGE(result.config != nullptr, AllErrors(result));
+  const auto& backends = result.config->routes[0].backends;
+  REQUIRE(backends.size() == 3);
+  CHECK(backends[0].numeric.has_value());
+  CHECK_FALSE(backends[1].numeric.has_value());
+  CHECK(backends[1].host == "no-such-host.invalid");
+  CHECK(backends[1].port == 143);
+  CHECK(backends[1].text == "no-such-host.invalid:143");
+  REQUIRE(backends[2].numeric.has_value());
+  CHECK(backends[2].numeric->addr.ss_family == AF_INET6);
+  std::string error;
+  CHECK_FALSE(ResolveNow(backends[1], &error).has_value());
+  CHECK(error.starts_with("cannot resolve \"no-such-host.invalid\": "));
+  CHECK(ResolveNow(backends[0], &error).has_value());
+
+  doc["routes"][0]["backends"] = {"[mail.example]:143", "host:"};
+  const ConfigResult bad = Parse(doc);
+  CHECK_ERROR(bad,
+              "imapfront.json: routes[0].backends[0]: \"mail.example\" is not an IPv6 address");
+  CHECK_ERROR(bad, "imapfront.json: routes[0].backends[1]: port \"\" is not a number");
+}
+
+TEST_CASE("config: ChangedSections names what a reload changes") {
+  Json doc = Minimal();
+  doc["routes"].push_back({{"name", "second"}, {"backends", {"127.0.0.1:144"}}});
+  const ConfigResult a = Parse(doc);
+  REQUIRE_MESSAGE(a.config != nullptr, AllErrors(a));
+  CHECK(ChangedSections(*a.config, *a.config).empty());
+  doc["routes"][1]["backends"] = {"127.0.0.1:145"};
+  doc["limits"] = {{"idle_timeout", 60}};
+  const ConfigResult b = Parse(doc);
+  REQUIRE_MESSAGE(b.config != nullptr, AllErrors(b));
+  CHECK(ChangedSections(*a.config, *b.config) ==
+        std::vector<std::string>{"limits", "routes.second"});
 }
 
 TEST_CASE("config error: every error is reported, not only the first") {

@@ -30,6 +30,7 @@ class TestHost final : public SessionHost {
   std::span<uint8_t> plain_buffer() override { return plain_; }
   WorkerStats& stats() override { return stats_; }
   ConnectionCounts& counts() override { return counts_; }
+  Resolver& resolver() override { return resolver_; }
   SessionCounters* RouteCounters(const std::string& route) override { return &routes_[route]; }
   void Attach(Session*) override { ++attached; }
   void Detach(Session*) override { ++detached; }
@@ -44,6 +45,7 @@ class TestHost final : public SessionHost {
   uint8_t plain_[65536];
   ConnectionCounts counts_;
   std::map<std::string, SessionCounters> routes_;
+  Resolver resolver_{&loop_};
 };
 
 // One client connection on the same loop: sends |request|, reads until the

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -54,9 +56,10 @@ TEST_CASE("close reasons: every one has its SPEC name, all different") {
   CHECK(std::string(CloseReasonName(CloseReason::kTlsError)) == "tls_error");
   CHECK(std::string(CloseReasonName(CloseReason::kProtocolError)) == "protocol_error");
   CHECK(std::string(CloseReasonName(CloseReason::kBackendUnavailable)) == "backend_unavailable");
+  CHECK(std::string(CloseReasonName(CloseReason::kNoRoute)) == "no_route");
   CHECK(std::string(CloseReasonName(CloseReason::kLimit)) == "limit");
   CHECK(std::string(CloseReasonName(CloseReason::kShutdown)) == "shutdown");
-  CHECK(kCloseReasonCount == 11);
+  CHECK(kCloseReasonCount == 12);
   std::set<std::string> names;
   for (size_t r = 0; r < kCloseReasonCount; ++r) {
     names.insert(CloseReasonName(static_cast<CloseReason>(r)));
@@ -225,7 +228,14 @@ bool HasLine(const std::vector<std::string>& lines, const std::string& want) {
 TEST_CASE("StatsPrometheus: values of the snapshot, each metric with HELP and TYPE") {
   Stats stats(3);
   Fill(stats);
-  const auto lines = Lines(StatsPrometheus(stats.Snapshot(12.5)));
+  StatsSnapshot snapshot = stats.Snapshot(12.5);
+  snapshot.process.version = "1.2.3";
+  snapshot.process.boringssl = "BoringSSL";
+  snapshot.process.libuv = "1.44.2";
+  snapshot.process.start_time_seconds = 1700000000.5;
+  snapshot.process.resident_memory_bytes = 4096;
+  snapshot.process.open_fds = 12;
+  const auto lines = Lines(StatsPrometheus(snapshot));
   for (const char* want : {
            "imapfront_connections_accepted_total 10",
            "imapfront_connections_active 5",
@@ -241,7 +251,17 @@ TEST_CASE("StatsPrometheus: values of the snapshot, each metric with HELP and TY
            "imapfront_tls_handshake_failures_total 0",
            "imapfront_imap_commands_total 60",
            "imapfront_imap_appends_total 0",
-           "imapfront_bytes_backend_to_client_total 1000",
+           "imapfront_relayed_bytes_total{direction=\"client_to_backend\"} 0",
+           "imapfront_relayed_bytes_total{direction=\"backend_to_client\"} 1000",
+           "# TYPE imapfront_relayed_bytes_total counter",
+           "imapfront_build_info{version=\"1.2.3\",boringssl=\"BoringSSL\",libuv=\"1.44.2\"} 1",
+           "process_start_time_seconds 1700000000.5",
+           "process_resident_memory_bytes 4096",
+           "process_open_fds 12",
+           "# TYPE process_cpu_seconds_total counter",
+           "# TYPE imapfront_tls_handshake_seconds histogram",
+           "# TYPE imapfront_backend_connect_seconds histogram",
+           "# TYPE imapfront_session_duration_seconds histogram",
            "# TYPE imapfront_connections_accepted_total counter",
            "# TYPE imapfront_connections_active gauge",
            "# TYPE imapfront_connections_closed_total counter",
@@ -257,23 +277,81 @@ TEST_CASE("StatsPrometheus: values of the snapshot, each metric with HELP and TY
     if (l.starts_with("imapfront_uptime_seconds ")) uptime = std::stod(l.substr(25)) == 12.5;
   }
   CHECK(uptime);
-  // Every sample's metric has one HELP and one TYPE line, before it.
-  std::set<std::string> helped, typed;
+  // Families one after another: HELP, then TYPE, then only that family's
+  // samples; no family twice.
+  std::set<std::string> families;
+  std::string family, type;
   size_t samples = 0;
-  for (const std::string& l : lines) {
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& l = lines[i];
     if (l.starts_with("# HELP ")) {
-      CHECK_MESSAGE(helped.insert(l.substr(7, l.find(' ', 7) - 7)).second, l);
-    } else if (l.starts_with("# TYPE ")) {
-      CHECK_MESSAGE(typed.insert(l.substr(7, l.find(' ', 7) - 7)).second, l);
-    } else {
-      ++samples;
-      const std::string name = l.substr(0, l.find_first_of("{ "));
-      CHECK_MESSAGE(helped.count(name), l);
-      CHECK_MESSAGE(typed.count(name), l);
+      family = l.substr(7, l.find(' ', 7) - 7);
+      CHECK_MESSAGE(families.insert(family).second, l);
+      REQUIRE(i + 1 < lines.size());
+      CHECK_MESSAGE(lines[i + 1].starts_with("# TYPE " + family + " "), lines[i + 1]);
+      type = lines[i + 1].substr(8 + family.size());
+      ++i;
+      continue;
     }
+    ++samples;
+    const std::string name = l.substr(0, l.find_first_of("{ "));
+    const bool ok = type == "histogram" ? (name == family + "_bucket" || name == family + "_sum" ||
+                                           name == family + "_count")
+                                        : name == family;
+    CHECK_MESSAGE(ok, l, " under ", family);
+    if (type == "counter") CHECK_MESSAGE(family.ends_with("_total"), family);
   }
-  // uptime, 2 + 11 totals, 2 x (2 + 11) for the routes, 7 counters.
-  CHECK(samples == 1 + 13 + 26 + kCounterCount);
+  size_t histogram_samples = 0;
+  for (size_t h = 0; h < kHistogramCount; ++h) {
+    histogram_samples += HistogramBounds(static_cast<Histogram>(h)).size() + 3;
+  }
+  // build_info, uptime, 5 process, 2 + 12 totals, 2 x (2 + 12) for the
+  // routes, 7 counters, the histograms.
+  CHECK(samples == 2 + 5 + 14 + 28 + kCounterCount + histogram_samples);
+}
+
+TEST_CASE(
+    "histograms: an observation lands in the first bucket that holds it, summed over "
+    "workers, exposed cumulative") {
+  Stats stats(2);
+  const auto bounds = HistogramBounds(Histogram::kTlsHandshake);
+  REQUIRE(bounds.size() >= 3);
+  CHECK(std::is_sorted(bounds.begin(), bounds.end()));
+  stats.worker(0).Observe(Histogram::kTlsHandshake, bounds[0]);         // the bound itself: le
+  stats.worker(1).Observe(Histogram::kTlsHandshake, bounds[0] * 1.01);  // just over: next
+  stats.worker(1).Observe(Histogram::kTlsHandshake, 1e9);               // +Inf only
+  stats.worker(0).Observe(Histogram::kTlsHandshake, -1);                // a clock step: 0
+  const StatsSnapshot s = stats.Snapshot(1);
+  const HistogramTotals& t = s.histograms[static_cast<size_t>(Histogram::kTlsHandshake)];
+  CHECK(t.buckets[0] == 2);
+  CHECK(t.buckets[1] == 1);
+  CHECK(t.buckets[bounds.size()] == 1);
+  const auto lines = Lines(StatsPrometheus(s));
+  auto value = [&](const std::string& prefix) -> std::string {
+    for (const std::string& l : lines) {
+      if (l.starts_with(prefix)) return l.substr(prefix.size());
+    }
+    return "missing";
+  };
+  char le0[64], le1[64];
+  std::snprintf(le0, sizeof(le0), "%.17g", bounds[0]);
+  std::snprintf(le1, sizeof(le1), "%.17g", bounds[1]);
+  CHECK(value("imapfront_tls_handshake_seconds_bucket{le=\"" + std::string(le0) + "\"} ") == "2");
+  CHECK(value("imapfront_tls_handshake_seconds_bucket{le=\"" + std::string(le1) + "\"} ") == "3");
+  CHECK(value("imapfront_tls_handshake_seconds_bucket{le=\"+Inf\"} ") == "4");
+  CHECK(value("imapfront_tls_handshake_seconds_count ") == "4");
+  CHECK(std::stod(value("imapfront_tls_handshake_seconds_sum ")) ==
+        doctest::Approx(1e9 + bounds[0] * 2.01).epsilon(1e-9));
+  CHECK(value("imapfront_session_duration_seconds_count ") == "0");
+}
+
+TEST_CASE("ReadProcessFigures: this process's memory and descriptors") {
+  ProcessInfo p;
+  ReadProcessFigures(&p);
+  CHECK(p.resident_memory_bytes > 1024 * 1024);
+  CHECK(p.open_fds >= 3);  // stdin, stdout, stderr at least
+  CHECK(p.max_fds >= p.open_fds);
+  CHECK(p.cpu_seconds >= 0);
 }
 
 TEST_CASE("StatsPrometheus: route names are escaped in label values") {

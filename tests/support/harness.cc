@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -424,7 +425,7 @@ void TlsClient::SendCloseNotify() {
 
 // ---- Proxy ------------------------------------------------------------------
 
-Proxy::Proxy(nlohmann::json config, std::string binary) {
+Proxy::Proxy(nlohmann::json config, std::string binary, Environment env) {
   std::string dir = MakeTempDir();
   stats_port_ = FreePort();
   config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(stats_port_)}};
@@ -436,6 +437,14 @@ Proxy::Proxy(nlohmann::json config, std::string binary) {
     int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 2);
     dup2(fd, 1);
+    for (const auto& [name, value] : env) {
+      std::string v = value;
+      struct stat st {};
+      if (v == kStderrStream && fstat(2, &st) == 0) {
+        v = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+      }
+      setenv(name.c_str(), v.c_str(), 1);
+    }
     execl(binary.c_str(), binary.c_str(), "--config", config_path_.c_str(),
           static_cast<char*>(nullptr));
     _exit(127);
@@ -467,7 +476,8 @@ int Proxy::WaitExit(Duration timeout) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-void Proxy::Reload(nlohmann::json config) {
+void Proxy::Reload(nlohmann::json config, uint16_t stats_port) {
+  if (stats_port) stats_port_ = stats_port;
   config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(stats_port_)}};
   WriteFile(config_path_, config.dump(2));
   kill(pid_, SIGHUP);

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/support/test_certs.h"
@@ -188,7 +189,12 @@ class Proxy {
  public:
   // Writes |config| to a temp file and starts the binary; waits for
   // /healthz. Test-only knobs: stats.listen is filled in.
-  explicit Proxy(nlohmann::json config, std::string binary = IMAPFRONT_BINARY);
+  // Variables set for imapfront. The value kStderrStream becomes stderr's
+  // "DEVICE:INODE" (what systemd puts in JOURNAL_STREAM).
+  using Environment = std::vector<std::pair<std::string, std::string>>;
+  static constexpr const char* kStderrStream = "@stderr-device:inode";
+  explicit Proxy(nlohmann::json config, std::string binary = IMAPFRONT_BINARY,
+                 Environment env = {});
   ~Proxy();
 
   bool running() const { return pid_ > 0; }
@@ -201,8 +207,10 @@ class Proxy {
   void Signal(int signum);
   // Waits for the process to exit by itself; returns its exit code or -1.
   int WaitExit(Duration timeout = kWait);
-  // Rewrites the config file (stats.listen kept) and sends SIGHUP.
-  void Reload(nlohmann::json config);
+  // Rewrites the config file and sends SIGHUP. stats.listen is kept unless
+  // |stats_port| names a new one (then stats_port() follows).
+  void Reload(nlohmann::json config, uint16_t stats_port = 0);
+  const std::string& config_path() const { return config_path_; }
 
  private:
   std::string config_path_;

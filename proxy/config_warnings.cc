@@ -1,0 +1,73 @@
+#include "proxy/config_warnings.h"
+
+#include <algorithm>
+
+#include "tls/server_name.h"
+
+namespace imapfront {
+namespace {
+
+bool Covered(const std::vector<std::vector<std::string>>& certificates, const std::string& name) {
+  return std::ranges::any_of(certificates, [&](const std::vector<std::string>& names) {
+    return std::ranges::any_of(names, [&](const std::string& pattern) {
+      // A route's wildcard is covered only by the same wildcard.
+      return tls::IsWildcardPattern(name) ? tls::EqualsIgnoreAsciiCase(pattern, name)
+                                          : tls::ServerNameMatches(pattern, name);
+    });
+  });
+}
+
+std::string Quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
+
+}  // namespace
+
+std::vector<std::string> ConfigWarnings(const Runtime& runtime, ResolveCheck resolve) {
+  const Config& config = *runtime.config;
+  const std::string file = config.path + ": ";
+  std::vector<std::string> out;
+  const std::vector<std::vector<std::string>> names = runtime.tls->CertificateNames();
+  for (size_t r = 0; r < config.routes.size(); ++r) {
+    const RouteConfig& route = config.routes[r];
+    if (!route.sni) continue;
+    for (size_t i = 0; i < route.sni->size(); ++i) {
+      const std::string& name = (*route.sni)[i];
+      if (!Covered(names, name)) {
+        out.push_back(file + "routes[" + std::to_string(r) + "].sni[" + std::to_string(i) +
+                      "]: no certificate covers " + Quoted(name) +
+                      "; its clients get the default certificate");
+      }
+    }
+  }
+  for (size_t i : runtime.tls->NeverSelected()) {
+    out.push_back(file + "tls.certificates[" + std::to_string(i) + "]: can never be selected: " +
+                  (names[i].empty() ? "it has no names (none given, none in the certificate)"
+                                    : "an earlier certificate with the same kind of key has all "
+                                      "its names"));
+  }
+  for (size_t l = 0; l < config.listeners.size(); ++l) {
+    const ListenerConfig& listener = config.listeners[l];
+    if (!config.SelectRoute(listener.name, "")) {
+      out.push_back(file + "listeners[" + std::to_string(l) + "]: a client without SNI on " +
+                    Quoted(listener.name) +
+                    " matches no route (it gets \"* BYE [UNAVAILABLE] No server for this "
+                    "name\"); add a route without \"sni\"");
+    }
+  }
+  if (resolve == ResolveCheck::kNow) {
+    for (size_t r = 0; r < config.routes.size(); ++r) {
+      const RouteConfig& route = config.routes[r];
+      for (size_t b = 0; b < route.backends.size(); ++b) {
+        std::string error;
+        if (!route.backends[b].numeric && !ResolveNow(route.backends[b], &error)) {
+          out.push_back(file + "routes[" + std::to_string(r) + "].backends[" + std::to_string(b) +
+                        "]: " + error + " (looked up again when a session connects)");
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace imapfront
