@@ -133,10 +133,12 @@ class Conversation final : private ResponseVisitor {
   size_t pending_answer_bytes() const { return local_answers_.size(); }
   bool logout_seen() const { return logout_seen_; }
   // The backend's stream has ended (it closed or failed). What imapfront
-  // tells the client (the text after "* BYE "), or null where nothing may
-  // be said: inside a response, or after the backend's own BYE.
+  // tells the client (the text after "* BYE "), or null where nothing is to
+  // be said: inside a response, after the backend's own BYE, or when the
+  // client ended the session first (the backend only followed it).
   const char* ByeForBackendEnd() const {
-    return greeted_ && !bye_seen_ && !mid_response() ? kBackendClosedBye : nullptr;
+    return greeted_ && !bye_seen_ && !client_ended_ && !mid_response() ? kBackendClosedBye
+                                                                       : nullptr;
   }
   static constexpr const char* kBackendClosedBye = "[UNAVAILABLE] Server closed the connection";
   // The login name from LOGIN or AUTHENTICATE PLAIN; never a password.

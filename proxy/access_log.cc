@@ -56,13 +56,15 @@ bool AccessLog::ConnectSyslog(std::string* error) {
   const char* env = std::getenv("IMAPFRONT_SYSLOG_SOCKET");
   const std::string path = env && *env ? env : kDefaultSyslogSocket;
   if (syslog_fd_ >= 0) close(syslog_fd_);
-  syslog_fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  syslog_fd_ = -1;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) {
     *error = "syslog socket path too long: " + path;
     return false;
   }
+  // Non-blocking: a stalled syslog daemon costs lines, never a worker.
+  syslog_fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   if (syslog_fd_ < 0 ||
       connect(syslog_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
@@ -89,6 +91,7 @@ void AccessLog::SendSyslog(std::string_view line) {
     std::string error;
     if (syslog_fd_ < 0 && !ConnectSyslog(&error)) return;  // syslog is down: the line is lost
     if (send(syslog_fd_, message.data(), message.size(), MSG_NOSIGNAL) >= 0) return;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // syslog is behind: the line is lost
     close(syslog_fd_);  // the syslog daemon restarted: connect again, once
     syslog_fd_ = -1;
   }

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <ctime>
 
 #include "proxy/config_warnings.h"
 #include "proxy/log.h"
@@ -34,6 +35,8 @@ The operator log goes to stderr as logfmt lines (ts= level= event= ...).)";
 }  // namespace
 
 int main(int argc, char** argv) {
+  timespec started{};
+  clock_gettime(CLOCK_REALTIME, &started);
   CLI::App app{"imapfront: a TLS-terminating IMAP proxy for plaintext-only IMAP servers"};
   app.footer(kFooter);
   app.get_formatter()->column_width(28);
@@ -83,5 +86,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   imapfront::DetectJournal();
-  return imapfront::RunServer({.config_path = config_path, .version = IMAPFRONT_VERSION});
+  return imapfront::RunServer({.config_path = config_path,
+                               .version = IMAPFRONT_VERSION,
+                               .start_time_seconds = static_cast<double>(started.tv_sec) +
+                                                     static_cast<double>(started.tv_nsec) / 1e9});
 }

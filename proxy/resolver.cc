@@ -100,7 +100,7 @@ void Resolver::OnResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
 }
 
 void Resolver::Finish(ResolverLookup* lookup, ResolveResult result) {
-  const uint64_t ttl = result.ok() ? kAnswerTtlMs : kFailureTtlMs;
+  const uint64_t ttl = result.ok() ? answer_ttl_ms_ : failure_ttl_ms_;
   cache_[lookup->host] = Cached{result, uv_now(loop_) + ttl};
   // Take the lookup out first: a waiter's callback may start a new Lookup.
   auto node = lookups_.extract(lookup->host);

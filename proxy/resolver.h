@@ -51,7 +51,9 @@ class Resolver {
   static constexpr uint64_t kAnswerTtlMs = 30000;
   static constexpr uint64_t kFailureTtlMs = 1000;
 
-  explicit Resolver(uv_loop_t* loop) : loop_(loop) {}
+  explicit Resolver(uv_loop_t* loop, uint64_t answer_ttl_ms = kAnswerTtlMs,
+                    uint64_t failure_ttl_ms = kFailureTtlMs)
+      : loop_(loop), answer_ttl_ms_(answer_ttl_ms), failure_ttl_ms_(failure_ttl_ms) {}
   ~Resolver();
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
@@ -73,6 +75,8 @@ class Resolver {
   void Finish(ResolverLookup* lookup, ResolveResult result);
 
   uv_loop_t* loop_;
+  uint64_t answer_ttl_ms_;
+  uint64_t failure_ttl_ms_;
   std::unordered_map<std::string, Cached> cache_;
   std::unordered_map<std::string, std::unique_ptr<ResolverLookup>> lookups_;
 };

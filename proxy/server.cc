@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <netdb.h>
+
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -93,8 +95,11 @@ std::string Joined(const std::vector<std::string>& parts) {
   return out;
 }
 
+// The warnings that need no DNS; backend names are checked on the loop's
+// thread pool (Server::CheckBackendNames), so that neither startup nor a
+// reload waits for a resolver.
 void LogWarnings(const Runtime& runtime) {
-  for (const std::string& w : ConfigWarnings(runtime, ResolveCheck::kNow)) {
+  for (const std::string& w : ConfigWarnings(runtime, ResolveCheck::kSkip)) {
     LogEvent(LogLevel::kWarn, "config_warning")
         .Add("config", runtime.config->path)
         .Add("warning", w);
@@ -113,6 +118,7 @@ class Server {
     clock_gettime(CLOCK_REALTIME, &now);
     process_.start_time_seconds =
         static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+    if (options.start_time_seconds > 0) process_.start_time_seconds = options.start_time_seconds;
   }
 
   int Run();
@@ -123,8 +129,15 @@ class Server {
   bool ApplyReload(Runtime next);
   void ReopenAccessLog();
   void Stop();
-  // Opens the stats endpoint on |address| (null: none); "" or the error.
-  std::string OpenStats(const std::optional<SocketAddress>& address);
+  // Opens the stats endpoint on |address| (null: none) in place of the one
+  // on |old|; "" or the error (then the old one is kept).
+  std::string OpenStats(const std::optional<SocketAddress>& address,
+                        const std::optional<SocketAddress>& old = std::nullopt);
+  void RetireStats(std::unique_ptr<StatsServer> s);
+  // A warning for each backend name that does not resolve now.
+  void CheckBackendNames(const Config& config);
+  struct NameCheck;
+  static void OnNameChecked(uv_getaddrinfo_t* req, int status, addrinfo* res);
   StatsSnapshot Snapshot();
   double Uptime() { return static_cast<double>(uv_hrtime() - start_ns_) / 1e9; }
 
@@ -144,6 +157,7 @@ class Server {
   std::vector<std::unique_ptr<StatsServer>> retired_stats_servers_;
   ProcessInfo process_;
   size_t worker_count_ = 0;
+  std::set<NameCheck*> name_checks_;  // lookups in flight, cancelled at Stop
   std::vector<std::unique_ptr<Worker>> workers_;
   uint64_t start_ns_ = uv_hrtime();
   bool stopping_ = false;
@@ -193,27 +207,89 @@ StatsSnapshot Server::Snapshot() {
   return s;
 }
 
-std::string Server::OpenStats(const std::optional<SocketAddress>& address) {
+void Server::RetireStats(std::unique_ptr<StatsServer> s) {
+  if (!s) return;
+  s->Close();  // the socket is closed now; the object lives until exit
+  retired_stats_servers_.push_back(std::move(s));
+}
+
+std::string Server::OpenStats(const std::optional<SocketAddress>& address,
+                              const std::optional<SocketAddress>& old) {
   if (!address) {
-    if (stats_server_) {
-      stats_server_->Close();
-      retired_stats_servers_.push_back(std::move(stats_server_));
-    }
+    RetireStats(std::move(stats_server_));
     return "";
   }
-  auto next = std::make_unique<StatsServer>(&loop_, [this] { return Snapshot(); });
-  std::string error = next->Listen(*address);
-  if (!error.empty()) {
-    next->Close();
-    retired_stats_servers_.push_back(std::move(next));
-    return error;
+  auto open = [&](const SocketAddress& a, std::string* error) {
+    auto s = std::make_unique<StatsServer>(&loop_, [this] { return Snapshot(); });
+    *error = s->Listen(a);
+    if (!error->empty()) RetireStats(std::move(s));
+    return s;
+  };
+  std::string error;
+  auto next = open(*address, &error);
+  if (!next && stats_server_ && old) {
+    // The old endpoint may hold the port (0.0.0.0:9100 -> 127.0.0.1:9100):
+    // close it, try again, and put it back if the new address still fails.
+    RetireStats(std::move(stats_server_));
+    next = open(*address, &error);
+    if (!next) {
+      std::string again;
+      stats_server_ = open(*old, &again);
+      if (!stats_server_) {
+        LogEvent(LogLevel::kError, "listen_failed")
+            .Add("listener", "stats")
+            .Add("address", old->text)
+            .Add("error", again);
+      }
+    }
   }
-  if (stats_server_) {
-    stats_server_->Close();
-    retired_stats_servers_.push_back(std::move(stats_server_));
-  }
+  if (!next) return error;
+  RetireStats(std::move(stats_server_));
   stats_server_ = std::move(next);
   return "";
+}
+
+struct Server::NameCheck {
+  uv_getaddrinfo_t req{};
+  Server* server = nullptr;
+  std::string config;
+  std::string where;  // "routes[0].backends[1]"
+  std::string host;
+};
+
+void Server::CheckBackendNames(const Config& config) {
+  std::set<std::string> seen;
+  for (size_t r = 0; r < config.routes.size(); ++r) {
+    for (size_t b = 0; b < config.routes[r].backends.size(); ++b) {
+      const BackendAddress& backend = config.routes[r].backends[b];
+      if (backend.numeric || !seen.insert(backend.host).second) continue;
+      auto check = std::make_unique<NameCheck>();
+      check->server = this;
+      check->config = config.path;
+      check->where = "routes[" + std::to_string(r) + "].backends[" + std::to_string(b) + "]";
+      check->host = backend.host;
+      check->req.data = check.get();
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      if (uv_getaddrinfo(&loop_, &check->req, &Server::OnNameChecked, check->host.c_str(), nullptr,
+                         &hints) == 0) {
+        name_checks_.insert(check.release());
+      }
+    }
+  }
+}
+
+void Server::OnNameChecked(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+  std::unique_ptr<NameCheck> check(static_cast<NameCheck*>(req->data));
+  check->server->name_checks_.erase(check.get());
+  uv_freeaddrinfo(res);
+  if (status == 0 || status == UV_EAI_CANCELED) return;
+  LogEvent(LogLevel::kWarn, "config_warning")
+      .Add("config", check->config)
+      .Add("warning", check->config + ": " + check->where + ": cannot resolve \"" + check->host +
+                          "\": " + uv_strerror(status) +
+                          " (looked up again when a session connects)");
 }
 
 int Server::Run() {
@@ -263,6 +339,7 @@ int Server::Run() {
         signum);
   }
   for (auto& w : workers_) w->Start();
+  CheckBackendNames(config);
   LogEvent(LogLevel::kInfo, "start")
       .Add("version", process_.version)
       .Add("pid", static_cast<int64_t>(getpid()))
@@ -342,9 +419,9 @@ bool Server::ApplyReload(Runtime next) {
   const auto& old_stats = runtime_->config->stats_listen;
   const auto& new_stats = next.config->stats_listen;
   const bool stats_moved = old_stats.has_value() != new_stats.has_value() ||
-                           (old_stats && new_stats && old_stats->text != new_stats->text);
+                           (old_stats && new_stats && !SameAddress(*old_stats, *new_stats));
   if (stats_moved) {
-    if (std::string error = OpenStats(new_stats); !error.empty()) {
+    if (std::string error = OpenStats(new_stats, old_stats); !error.empty()) {
       LogEvent(LogLevel::kError, "reload_failed")
           .Add("config", path_)
           .Add("error", "cannot listen on " + new_stats->text + " (stats.listen): " + error);
@@ -420,6 +497,7 @@ void Server::Reload() {
           .Add("config", path_)
           .Add("changed", changed.empty() ? std::string("nothing") : Joined(changed));
       LogWarnings(*runtime_);
+      CheckBackendNames(*runtime_->config);
     }
   }
   sd_notify(0, "READY=1");
@@ -434,6 +512,8 @@ void Server::Stop() {
       .Add("shutdown_grace", runtime_->config->limits.shutdown_grace);
   for (auto& w : workers_) w->RequestStop();
   if (stats_server_) stats_server_->Close();
+  // A name check waiting for a dead resolver must not hold up the exit.
+  for (NameCheck* check : name_checks_) uv_cancel(reinterpret_cast<uv_req_t*>(&check->req));
   // Sessions may take up to shutdown_grace to finish. The signal handles stay
   // open meanwhile: closing them would restore the default actions, and a
   // logrotate SIGUSR1 or a reload's SIGHUP would kill the process.
@@ -482,13 +562,17 @@ int RunServer(ServerOptions options) {
   std::vector<std::string> errors;
   Runtime runtime = LoadRuntime(config_path, &errors);
   if (!runtime.config) {
-    for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    for (const std::string& e : errors) {
+      LogEvent(LogLevel::kError, "config_error").Add("config", config_path).Add("error", e);
+    }
     return 1;
   }
   std::string error;
   runtime.access_log = AccessLog::Open(runtime.config->access_log, &error);
   if (!runtime.access_log) {
-    std::fprintf(stderr, "%s: log.access_log: %s\n", config_path.c_str(), error.c_str());
+    LogEvent(LogLevel::kError, "config_error")
+        .Add("config", config_path)
+        .Add("error", config_path + ": log.access_log: " + error);
     return 2;
   }
   Server server(std::move(options), std::move(runtime));

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <iterator>
@@ -79,13 +80,14 @@ std::string LabelValue(std::string_view v) {
   return out;
 }
 
-// Numbers as Prometheus reads them: integers exactly, others with enough
-// digits to round-trip.
+// Numbers as Prometheus reads them: the shortest text that reads back as
+// the same double ("0.1", not "0.10000000000000001"), so that a selector
+// like {le="0.1"} matches.
 std::string Number(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
-  return buf;
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
 }
 
 // Text exposition, family by family: each family's HELP and TYPE lines, then

@@ -107,6 +107,10 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
     std::vector<std::string> names = spec.names;
     if (names.empty()) names = CertificateDnsNames(SSL_CTX_get0_certificate(ctx.get()));
     Entry entry{std::move(ctx), names, names};
+    // Matching ignores ASCII case; so does NeverSelected's comparison.
+    for (std::string& n : entry.names) {
+      for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
     std::sort(entry.names.begin(), entry.names.end());
     if (EVP_PKEY_id(key.get()) == EVP_PKEY_EC) {
       entry.ecdsa = true;

@@ -41,6 +41,9 @@ TEST_CASE("command line: --version, --check-config, bad config, address in use")
         std::string::npos);
   auto run_bad = RunCommand({IMAPFRONT_BINARY, "--config", bad});
   CHECK(run_bad.exit_code == 1);
+  // Running, the errors are operator log lines.
+  CHECK(run_bad.output.find("level=error event=config_error config=" + bad) != std::string::npos);
+  CHECK(run_bad.output.find("port 70000 out of range 1..65535") != std::string::npos);
 
   auto wrong_key = setup.Config({143});
   wrong_key["tls"]["certificates"][0]["key"] = setup.dir + "/missing.key";

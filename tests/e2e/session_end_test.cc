@@ -197,6 +197,24 @@ TEST_CASE(
   CHECK(ClosedCount(stats, "backend_closed") == answers.size() + 1);
 }
 
+TEST_CASE("backend closes after the client ended the session: no BYE for the client") {
+  E2e t([](BackendConnection& c) {
+    c.Send(kGreeting);
+    if (!c.ReadUntil("a1 NOOP\r\n")) return;
+    c.Send("a1 OK done\r\n");
+    c.WaitEof();         // the client's end, passed on
+    c.socket().Close();  // and the backend follows, without a BYE
+  });
+  auto client = t.Greeted();
+  REQUIRE(client->Send("a1 NOOP\r\n"));
+  REQUIRE(client->ReadUntil("a1 OK done\r\n"));
+  client->SendCloseNotify();
+  CHECK(client->WaitEof());
+  CHECK(client->received() == kGreeting + "a1 OK done\r\n");
+  auto stats = t.QuietStats();
+  CHECK(ClosedCount(stats, "client_closed") == 1);
+}
+
 TEST_CASE(
     "backend dies: no BYE of imapfront's after the backend's own, and one after a reset "
     "between responses") {

@@ -61,6 +61,16 @@ TEST_CASE("SIGHUP moves the stats endpoint; a changed workers count is a warning
   auto client = t.Greeted();
   client->SendCloseNotify();
   t.QuietStats(1);
+
+  // The same port on the wildcard address: the old socket holds the port,
+  // so it is closed first, and the endpoint answers on the new address.
+  config["stats"] = {{"listen", "0.0.0.0:" + std::to_string(new_port)}};
+  t.proxy.Reload(config);
+  REQUIRE(WaitFor([&] {
+    return t.proxy.Log().find("to=0.0.0.0:" + std::to_string(new_port)) != std::string::npos;
+  }));
+  CHECK(HttpGet(new_port, "/healthz").find("\r\n\r\nok") != std::string::npos);
+  CHECK(t.proxy.Log().find("event=reload_refused") == std::string::npos);
 }
 
 }  // namespace

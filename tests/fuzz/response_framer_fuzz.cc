@@ -1,6 +1,7 @@
 // libFuzzer target: the response framer must never crash, must pass on every
-// byte exactly once and in order, and must give the same events for the same
-// stream whole, cut where the input says, or one byte at a time.
+// byte exactly once and in order (also when the stream ends in a partial
+// line), and must give the same events for the same stream whole, cut where
+// the input says, or one byte at a time.
 //
 // Input: byte 0 picks the hold limit, byte 1 the cut stride; the rest is the
 // server stream (a CRLF is added at its end).
@@ -29,6 +30,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (RunResponses(Split(stream, cuts), max_held, &passed) != whole || passed != stream) {
     std::abort();
   }
+  // Without the final CRLF, a stream that ends (Finish) still passes on every
+  // byte, a partial last line included.
+  const std::string cut_short = stream.substr(0, stream.size() - 2);
+  RunResponses(Split(cut_short, cuts), max_held, &passed, /*finish=*/true);
+  if (passed != cut_short) std::abort();
   if (stream.size() <= 512) {
     std::vector<size_t> every;
     for (size_t pos = 1; pos < stream.size(); ++pos) every.push_back(pos);

@@ -361,5 +361,15 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("conversation: no BYE for the backend's end when the client ended first") {
+  RecordingSink sink;
+  Conversation conv({}, &sink);
+  conv.OnBackendGreeting(AsBytes("* OK hi\r\n"), true);
+  CHECK(conv.ByeForBackendEnd() != nullptr);
+  conv.OnClientEnded();
+  conv.OnBackendEnded();
+  CHECK(conv.ByeForBackendEnd() == nullptr);
+}
+
 }  // namespace
 }  // namespace imapfront::imap

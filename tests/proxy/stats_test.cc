@@ -333,11 +333,17 @@ TEST_CASE(
     }
     return "missing";
   };
-  char le0[64], le1[64];
-  std::snprintf(le0, sizeof(le0), "%.17g", bounds[0]);
-  std::snprintf(le1, sizeof(le1), "%.17g", bounds[1]);
-  CHECK(value("imapfront_tls_handshake_seconds_bucket{le=\"" + std::string(le0) + "\"} ") == "2");
-  CHECK(value("imapfront_tls_handshake_seconds_bucket{le=\"" + std::string(le1) + "\"} ") == "3");
+  REQUIRE(bounds[0] == 0.001);
+  REQUIRE(bounds[1] == 0.0025);
+  // Bounds in their shortest form, as a rule's {le="0.001"} selector writes them.
+  CHECK(value("imapfront_tls_handshake_seconds_bucket{le=\"0.001\"} ") == "2");
+  CHECK(value("imapfront_tls_handshake_seconds_bucket{le=\"0.0025\"} ") == "3");
+  for (const std::string& l : lines) {
+    const size_t at = l.find("le=\"");
+    if (at == std::string::npos) continue;
+    const std::string le = l.substr(at + 4, l.find('"', at + 4) - at - 4);
+    CHECK_MESSAGE(le.size() <= 7, l);  // "0.00025", "172800", "+Inf"
+  }
   CHECK(value("imapfront_tls_handshake_seconds_bucket{le=\"+Inf\"} ") == "4");
   CHECK(value("imapfront_tls_handshake_seconds_count ") == "4");
   CHECK(std::stod(value("imapfront_tls_handshake_seconds_sum ")) ==

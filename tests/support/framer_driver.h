@@ -178,11 +178,13 @@ struct ResponseRecorder : ResponseVisitor {
   }
 };
 
+// |finish|: the stream ends after |parts| (ResponseFramer::Finish).
 inline std::vector<std::string> RunResponses(const std::vector<std::string>& parts, size_t max_held,
-                                             std::string* passed) {
+                                             std::string* passed, bool finish = false) {
   ResponseFramer framer(max_held);
   ResponseRecorder r;
   for (const std::string& part : parts) framer.Feed(Bytes(part), r);
+  if (finish) framer.Finish(r);
   r.Flush();
   if (passed) *passed = r.passed;
   return r.events;

@@ -478,7 +478,8 @@ int Proxy::WaitExit(Duration timeout) {
 
 void Proxy::Reload(nlohmann::json config, uint16_t stats_port) {
   if (stats_port) stats_port_ = stats_port;
-  config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(stats_port_)}};
+  if (!config.contains("stats"))
+    config["stats"] = {{"listen", "127.0.0.1:" + std::to_string(stats_port_)}};
   WriteFile(config_path_, config.dump(2));
   kill(pid_, SIGHUP);
 }

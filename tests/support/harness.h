@@ -207,8 +207,9 @@ class Proxy {
   void Signal(int signum);
   // Waits for the process to exit by itself; returns its exit code or -1.
   int WaitExit(Duration timeout = kWait);
-  // Rewrites the config file and sends SIGHUP. stats.listen is kept unless
-  // |stats_port| names a new one (then stats_port() follows).
+  // Rewrites the config file and sends SIGHUP. stats.listen is the running
+  // one unless |config| has its own "stats"; |stats_port| (if not 0) is where
+  // stats_port() looks from now on.
   void Reload(nlohmann::json config, uint16_t stats_port = 0);
   const std::string& config_path() const { return config_path_; }
 
