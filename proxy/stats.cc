@@ -1,6 +1,7 @@
 #include "proxy/stats.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -310,7 +311,13 @@ void ReadProcessFigures(ProcessInfo* info) {
     }
     std::fclose(f);
   }
-  if (DIR* d = opendir("/proc/self/fd")) {
+  // open() then fdopendir(), not opendir(): the descriptor number may have
+  // just been a session's on another thread, and ThreadSanitizer must see it
+  // created here (it does not intercept opendir's own open).
+  const int dir_fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = dir_fd >= 0 ? fdopendir(dir_fd) : nullptr;
+  if (!d && dir_fd >= 0) close(dir_fd);
+  if (d) {
     uint64_t n = 0;
     while (const dirent* entry = readdir(d)) {
       if (entry->d_name[0] != '.') ++n;
