@@ -10,7 +10,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+
 #include <unistd.h>
+#include <mutex>
+#include <set>
 
 #include <cstring>
 #include <fstream>
@@ -41,14 +44,24 @@ sockaddr_in Loopback(uint16_t port) {
 
 }  // namespace
 
+// The kernel may hand the same free port out twice in a row (it is free
+// again once we close it), and a setup that asks for two ports (a listener
+// and the stats endpoint) would then get one: never repeat a port in one
+// process.
 uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a = Loopback(0);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  static std::mutex mu;
+  static std::set<uint16_t> given;
+  std::lock_guard<std::mutex> lock(mu);
+  for (;;) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a = Loopback(0);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t len = sizeof(a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    close(fd);
+    const uint16_t port = ntohs(a.sin_port);
+    if (given.insert(port).second) return port;
+  }
 }
 
 bool WaitFor(const std::function<bool()>& done, Duration timeout) {
