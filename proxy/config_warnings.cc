@@ -23,6 +23,12 @@ std::string Quoted(const std::string& s) {
 
 }  // namespace
 
+std::string UnresolvedBackendWarning(const Config& config, size_t route, size_t backend,
+                                     const std::string& error) {
+  return config.path + ": routes[" + std::to_string(route) + "].backends[" +
+         std::to_string(backend) + "]: " + error + " (looked up again when a session connects)";
+}
+
 std::vector<std::string> ConfigWarnings(const Runtime& runtime, ResolveCheck resolve) {
   const Config& config = *runtime.config;
   const std::string file = config.path + ": ";
@@ -61,8 +67,7 @@ std::vector<std::string> ConfigWarnings(const Runtime& runtime, ResolveCheck res
       for (size_t b = 0; b < route.backends.size(); ++b) {
         std::string error;
         if (!route.backends[b].numeric && !ResolveNow(route.backends[b], &error)) {
-          out.push_back(file + "routes[" + std::to_string(r) + "].backends[" + std::to_string(b) +
-                        "]: " + error + " (looked up again when a session connects)");
+          out.push_back(UnresolvedBackendWarning(config, r, b, error));
         }
       }
     }

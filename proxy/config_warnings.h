@@ -18,4 +18,9 @@ enum class ResolveCheck { kSkip, kNow };
 // worker loop) a backend name that does not resolve now.
 std::vector<std::string> ConfigWarnings(const Runtime& runtime, ResolveCheck resolve);
 
+// The warning for routes[|route|].backends[|backend|] of |config|, whose
+// name did not resolve: |error| is "cannot resolve "NAME": why".
+std::string UnresolvedBackendWarning(const Config& config, size_t route, size_t backend,
+                                     const std::string& error);
+
 }  // namespace imapfront

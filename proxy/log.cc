@@ -83,22 +83,14 @@ std::string UtcTimestamp() {
 
 std::string LogfmtValue(std::string_view value, size_t max) {
   if (value.empty()) return "-";
-  bool quote = false;
-  for (char c : value.substr(0, max)) {
-    if (c == ' ' || c == '=' || c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) quote = true;
-  }
-  std::string out;
-  if (quote) out += '"';
-  for (char c : value.substr(0, max)) {
-    if (c < 0x20 || c >= 0x7f) {
-      out += '?';
-      continue;
-    }
-    if (quote && (c == '"' || c == '\\')) out += '\\';
+  const std::string clean = Sanitize(value, max);  // printable ASCII, cut
+  if (clean.find_first_of(" =\"\\") == std::string::npos) return clean;
+  std::string out = "\"";
+  for (char c : clean) {
+    if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
-  if (value.size() > max) out += "...";
-  if (quote) out += '"';
+  out += '"';
   return out;
 }
 

@@ -6,21 +6,15 @@
 #include <cstring>
 #include <vector>
 
+#include "proxy/config/socket_address.h"
+
 namespace imapfront {
 
 namespace {
 
-void SetPort(ResolveResult* r, uint16_t port) {
-  if (r->addr.ss_family == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&r->addr)->sin_port = htons(port);
-  } else if (r->addr.ss_family == AF_INET6) {
-    reinterpret_cast<sockaddr_in6*>(&r->addr)->sin6_port = htons(port);
-  }
-}
-
 ResolveResult WithPort(const ResolveResult& r, uint16_t port) {
   ResolveResult out = r;
-  SetPort(&out, port);
+  SetPort(&out.addr, port);
   return out;
 }
 

@@ -135,7 +135,7 @@ class Server {
                         const std::optional<SocketAddress>& old = std::nullopt);
   void RetireStats(std::unique_ptr<StatsServer> s);
   // A warning for each backend name that does not resolve now.
-  void CheckBackendNames(const Config& config);
+  void CheckBackendNames(const std::shared_ptr<const Config>& config);
   struct NameCheck;
   static void OnNameChecked(uv_getaddrinfo_t* req, int status, addrinfo* res);
   StatsSnapshot Snapshot();
@@ -252,12 +252,13 @@ std::string Server::OpenStats(const std::optional<SocketAddress>& address,
 struct Server::NameCheck {
   uv_getaddrinfo_t req{};
   Server* server = nullptr;
-  std::string config;
-  std::string where;  // "routes[0].backends[1]"
-  std::string host;
+  std::shared_ptr<const Config> config;
+  size_t route = 0;
+  size_t backend = 0;
 };
 
-void Server::CheckBackendNames(const Config& config) {
+void Server::CheckBackendNames(const std::shared_ptr<const Config>& shared) {
+  const Config& config = *shared;
   std::set<std::string> seen;
   for (size_t r = 0; r < config.routes.size(); ++r) {
     for (size_t b = 0; b < config.routes[r].backends.size(); ++b) {
@@ -265,14 +266,14 @@ void Server::CheckBackendNames(const Config& config) {
       if (backend.numeric || !seen.insert(backend.host).second) continue;
       auto check = std::make_unique<NameCheck>();
       check->server = this;
-      check->config = config.path;
-      check->where = "routes[" + std::to_string(r) + "].backends[" + std::to_string(b) + "]";
-      check->host = backend.host;
+      check->config = shared;
+      check->route = r;
+      check->backend = b;
       check->req.data = check.get();
       addrinfo hints{};
       hints.ai_family = AF_UNSPEC;
       hints.ai_socktype = SOCK_STREAM;
-      if (uv_getaddrinfo(&loop_, &check->req, &Server::OnNameChecked, check->host.c_str(), nullptr,
+      if (uv_getaddrinfo(&loop_, &check->req, &Server::OnNameChecked, backend.host.c_str(), nullptr,
                          &hints) == 0) {
         name_checks_.insert(check.release());
       }
@@ -285,11 +286,13 @@ void Server::OnNameChecked(uv_getaddrinfo_t* req, int status, addrinfo* res) {
   check->server->name_checks_.erase(check.get());
   uv_freeaddrinfo(res);
   if (status == 0 || status == UV_EAI_CANCELED) return;
+  const Config& config = *check->config;
+  const std::string& host = config.routes[check->route].backends[check->backend].host;
   LogEvent(LogLevel::kWarn, "config_warning")
-      .Add("config", check->config)
-      .Add("warning", check->config + ": " + check->where + ": cannot resolve \"" + check->host +
-                          "\": " + uv_strerror(status) +
-                          " (looked up again when a session connects)");
+      .Add("config", config.path)
+      .Add("warning",
+           UnresolvedBackendWarning(config, check->route, check->backend,
+                                    "cannot resolve \"" + host + "\": " + uv_strerror(status)));
 }
 
 int Server::Run() {
@@ -339,7 +342,7 @@ int Server::Run() {
         signum);
   }
   for (auto& w : workers_) w->Start();
-  CheckBackendNames(config);
+  CheckBackendNames(runtime_->config);
   LogEvent(LogLevel::kInfo, "start")
       .Add("version", process_.version)
       .Add("pid", static_cast<int64_t>(getpid()))
@@ -497,7 +500,7 @@ void Server::Reload() {
           .Add("config", path_)
           .Add("changed", changed.empty() ? std::string("nothing") : Joined(changed));
       LogWarnings(*runtime_);
-      CheckBackendNames(*runtime_->config);
+      CheckBackendNames(runtime_->config);
     }
   }
   sd_notify(0, "READY=1");

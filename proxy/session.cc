@@ -63,10 +63,10 @@ Session::~Session() {
   const size_t reason = static_cast<size_t>(reason_.value_or(CloseReason::kClientClosed));
   host_->stats().sessions.closed[reason].Add(1);
   if (route_counters_) route_counters_->closed[reason].Add(1);
-  host_->stats().Observe(Histogram::kSessionDuration,
-                         static_cast<double>(uv_now(host_->loop()) - born_ms_) / 1000);
-  WriteAccessLog(static_cast<CloseReason>(reason));
-  LogEnd(static_cast<CloseReason>(reason));
+  const AccessLogEntry end = EndRecord(static_cast<CloseReason>(reason));
+  host_->stats().Observe(Histogram::kSessionDuration, end.duration_seconds);
+  if (runtime_->access_log) runtime_->access_log->Write(end.ToJson());
+  LogEnd(end);
   host_->Detach(this);
 }
 
@@ -333,25 +333,8 @@ void Session::CloseHandles() {
   handles_.Close(&timer_);
 }
 
-// The operator's record of the session, next to the access log's.
-void Session::LogEnd(CloseReason reason) const {
-  const bool tls_up = tls_ && tls_->handshake_done();
-  LogEvent(LogLevel::kInfo, "session_end", id_, client_address_)
-      .Add("listener", listener_->name)
-      .Add("sni", tls_up ? tls_->server_name() : "")
-      .Add("route", route_ ? route_->name : std::string())
-      .Add("backend", backend_used_ ? backend_used_->text : std::string())
-      .Add("user", conversation_ ? conversation_->user() : std::string())
-      .Add("reason", CloseReasonName(reason))
-      .Add("duration_seconds", static_cast<double>(uv_now(host_->loop()) - born_ms_) / 1000)
-      .Add("bytes_in", bytes_in_)
-      .Add("bytes_out", bytes_out_)
-      .Add("commands", commands_count_);
-}
-
-void Session::WriteAccessLog(CloseReason reason) const {
-  const std::shared_ptr<AccessLog>& log = runtime_->access_log;
-  if (!log) return;
+// The session as it ended: the access log's line, and the operator log's.
+AccessLogEntry Session::EndRecord(CloseReason reason) const {
   const bool tls_up = tls_ && tls_->handshake_done();
   auto known = [](bool present, const char* v) {
     return present ? std::optional<std::string>(v) : std::nullopt;
@@ -372,7 +355,21 @@ void Session::WriteAccessLog(CloseReason reason) const {
   entry.commands = commands_count_;
   entry.appends = appends_count_;
   entry.reason = CloseReasonName(reason);
-  log->Write(entry.ToJson());
+  return entry;
+}
+
+void Session::LogEnd(const AccessLogEntry& end) const {
+  LogEvent(LogLevel::kInfo, "session_end", id_, client_address_)
+      .Add("listener", end.listener)
+      .Add("sni", end.sni.value_or(""))
+      .Add("route", end.route.value_or(""))
+      .Add("backend", backend_used_ ? backend_used_->text : std::string())
+      .Add("user", end.user.value_or(""))
+      .Add("reason", end.reason)
+      .Add("duration_seconds", end.duration_seconds)
+      .Add("bytes_in", end.bytes_in)
+      .Add("bytes_out", end.bytes_out)
+      .Add("commands", end.commands);
 }
 
 }  // namespace imapfront

@@ -122,8 +122,8 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   void EndWhenQuiet(CloseReason reason, uint64_t deadline_ms);
   CloseReason EndReason(bool client_first) const;
   void CloseHandles();
-  void WriteAccessLog(CloseReason reason) const;
-  void LogEnd(CloseReason reason) const;
+  AccessLogEntry EndRecord(CloseReason reason) const;
+  void LogEnd(const AccessLogEntry& end) const;
 
   // ---- session_client.cc: the client's socket ----
   static void OnClientRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);

@@ -1,7 +1,6 @@
 #include "tls/context.h"
 
 #include <algorithm>
-#include <cctype>
 #include <vector>
 
 #include "tls/server_name.h"
@@ -21,9 +20,8 @@ std::vector<std::string> CertificateDnsNames(const X509* cert) {
   std::vector<std::string> names;
   if (!cert) return names;
   auto lower = [](const unsigned char* data, int len) {
-    std::string s(reinterpret_cast<const char*>(data), static_cast<size_t>(len));
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
+    return LowerServerName(
+        std::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(len)));
   };
   auto* sans =
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
@@ -108,9 +106,7 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
     if (names.empty()) names = CertificateDnsNames(SSL_CTX_get0_certificate(ctx.get()));
     Entry entry{std::move(ctx), names, names};
     // Matching ignores ASCII case; so does NeverSelected's comparison.
-    for (std::string& n : entry.names) {
-      for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
+    for (std::string& n : entry.names) n = LowerServerName(n);
     std::sort(entry.names.begin(), entry.names.end());
     if (EVP_PKEY_id(key.get()) == EVP_PKEY_EC) {
       entry.ecdsa = true;

@@ -11,6 +11,12 @@ constexpr char AsciiLower(char c) {
 
 }  // namespace
 
+std::string LowerServerName(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) c = AsciiLower(c);
+  return out;
+}
+
 bool EqualsIgnoreAsciiCase(std::string_view a, std::string_view b) {
   return std::ranges::equal(a, b, [](char x, char y) { return AsciiLower(x) == AsciiLower(y); });
 }

@@ -2,6 +2,7 @@
 // certificates (tls/context.cc) and the routes (proxy/config/).
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace imapfront::tls {
@@ -9,6 +10,9 @@ namespace imapfront::tls {
 // ASCII case-insensitive equality: only 'A'..'Z' fold to 'a'..'z' (DNS names
 // are ASCII; "@" and "`", "[" and "{" stay different).
 bool EqualsIgnoreAsciiCase(std::string_view a, std::string_view b);
+
+// |name| with 'A'..'Z' folded, the form that EqualsIgnoreAsciiCase compares.
+std::string LowerServerName(std::string_view name);
 
 // "*.example.com": a wildcard for exactly one more label.
 inline bool IsWildcardPattern(std::string_view pattern) {

@@ -71,14 +71,6 @@ bool ParsePort(std::string_view text, uint16_t* port, std::string* error) {
   return true;
 }
 
-void SetPort(SocketAddress* address, uint16_t port) {
-  if (address->addr.ss_family == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&address->addr)->sin_port = htons(port);
-  } else {
-    reinterpret_cast<sockaddr_in6*>(&address->addr)->sin6_port = htons(port);
-  }
-}
-
 // inet_pton only: "10.0.0.5" unbracketed, "::1" bracketed.
 bool ParseNumericHost(const std::string& host, bool bracketed, SocketAddress* out) {
   if (bracketed) {
@@ -123,33 +115,12 @@ bool ResolveHost(const std::string& host, SocketAddress* out, std::string* error
 
 }  // namespace
 
-std::optional<SocketAddress> ParseSocketAddress(std::string_view text, bool resolve_names,
-                                                std::string* error) {
-  HostPort parts;
-  uint16_t port = 0;
-  if (!SplitHostPort(text, &parts, error) || !ParsePort(parts.port, &port, error)) {
-    return std::nullopt;
+void SetPort(sockaddr_storage* addr, uint16_t port) {
+  if (addr->ss_family == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(addr)->sin_port = htons(port);
+  } else if (addr->ss_family == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(addr)->sin6_port = htons(port);
   }
-  if (parts.host.empty()) {
-    *error = "missing host in " + Quote(text) + " (for all addresses use 0.0.0.0 or [::])";
-    return std::nullopt;
-  }
-  SocketAddress address;
-  address.text = std::string(text);
-  const std::string host(parts.host);
-  if (!ParseNumericHost(host, parts.bracketed, &address)) {
-    if (parts.bracketed) {
-      *error = Quote(host) + " is not an IPv6 address";
-      return std::nullopt;
-    }
-    if (!resolve_names) {
-      *error = Quote(host) + " is not an IP address (host names are not allowed here)";
-      return std::nullopt;
-    }
-    if (!ResolveHost(host, &address, error)) return std::nullopt;
-  }
-  SetPort(&address, port);
-  return address;
 }
 
 std::optional<BackendAddress> ParseBackendAddress(std::string_view text, std::string* error) {
@@ -167,7 +138,7 @@ std::optional<BackendAddress> ParseBackendAddress(std::string_view text, std::st
   SocketAddress address;
   address.text = backend.text;
   if (ParseNumericHost(backend.host, parts.bracketed, &address)) {
-    SetPort(&address, backend.port);
+    SetPort(&address.addr, backend.port);
     backend.numeric = std::move(address);
   } else if (parts.bracketed) {
     *error = Quote(backend.host) + " is not an IPv6 address";
@@ -176,12 +147,25 @@ std::optional<BackendAddress> ParseBackendAddress(std::string_view text, std::st
   return backend;
 }
 
+std::optional<SocketAddress> ParseSocketAddress(std::string_view text, std::string* error) {
+  std::optional<BackendAddress> parsed = ParseBackendAddress(text, error);
+  if (!parsed) {
+    if (error->starts_with("missing host")) *error += " (for all addresses use 0.0.0.0 or [::])";
+    return std::nullopt;
+  }
+  if (!parsed->numeric) {
+    *error = Quote(parsed->host) + " is not an IP address (host names are not allowed here)";
+    return std::nullopt;
+  }
+  return std::move(parsed->numeric);
+}
+
 std::optional<SocketAddress> ResolveNow(const BackendAddress& backend, std::string* error) {
   if (backend.numeric) return backend.numeric;
   SocketAddress address;
   address.text = backend.text;
   if (!ResolveHost(backend.host, &address, error)) return std::nullopt;
-  SetPort(&address, backend.port);
+  SetPort(&address.addr, backend.port);
   return address;
 }
 

@@ -21,10 +21,12 @@ struct SocketAddress {
   const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&addr); }
 };
 
-// Parses "host:port" / "[v6]:port"; hosts that are not IP literals are
-// resolved (first address). On failure returns nullopt and sets |error|.
-std::optional<SocketAddress> ParseSocketAddress(std::string_view text, bool resolve_names,
-                                                std::string* error);
+// Parses "ip:port" / "[v6]:port" (listeners, stats.listen: no host
+// names). On failure returns nullopt and sets |error|.
+std::optional<SocketAddress> ParseSocketAddress(std::string_view text, std::string* error);
+
+// Sets the port of an IPv4 or IPv6 address.
+void SetPort(sockaddr_storage* addr, uint16_t port);
 
 // A backend as the config names it. An IP literal is parsed once; a host
 // name is resolved when a session connects (proxy/resolver), so a name that

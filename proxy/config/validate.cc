@@ -104,11 +104,11 @@ class ConfigValidator : private JsonChecks {
   }
 
  private:
-  std::optional<SocketAddress> Address(const Json& v, const std::string& path, bool resolve) {
+  std::optional<SocketAddress> Address(const Json& v, const std::string& path) {
     const std::optional<std::string> text = String(v, path);
     if (!text) return std::nullopt;
     std::string error;
-    std::optional<SocketAddress> address = ParseSocketAddress(*text, resolve, &error);
+    std::optional<SocketAddress> address = ParseSocketAddress(*text, &error);
     if (!address) Error(path, error);
     return address;
   }
@@ -167,13 +167,12 @@ class ConfigValidator : private JsonChecks {
 
   void ParseStats(const Json* stats) {
     std::string unused;
-    config_->stats_listen = ParseSocketAddress(kDefaultStatsListen, false, &unused);
+    config_->stats_listen = ParseSocketAddress(kDefaultStatsListen, &unused);
     if (stats == nullptr || !IsObject(*stats, "stats")) return;
     CheckKeys(*stats, "stats", kStatsKeys);
     const Json* listen = Find(*stats, "listen");
     if (listen == nullptr) return;
-    config_->stats_listen =
-        listen->is_null() ? std::nullopt : Address(*listen, "stats.listen", false);
+    config_->stats_listen = listen->is_null() ? std::nullopt : Address(*listen, "stats.listen");
   }
 
   void ParseLog(const Json& log) {
@@ -255,7 +254,7 @@ class ConfigValidator : private JsonChecks {
       listener.name = *name;
     }
     if (const Json* listen = Required(v, path, "listen")) {
-      if (auto address = Address(*listen, Join(path, "listen"), false)) {
+      if (auto address = Address(*listen, Join(path, "listen"))) {
         CheckListenUnique(*address, Join(path, "listen"));
         listener.listen = std::move(*address);
       }

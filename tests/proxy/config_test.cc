@@ -569,7 +569,7 @@ TEST_CASE("LoadConfig reads the file and names it in errors") {
 TEST_CASE("ParseSocketAddress") {
   std::string error;
   SUBCASE("IPv4 literal") {
-    const auto address = ParseSocketAddress("10.1.2.3:143", false, &error);
+    const auto address = ParseSocketAddress("10.1.2.3:143", &error);
     REQUIRE(address.has_value());
     CHECK(address->text == "10.1.2.3:143");
     CHECK(address->addr.ss_family == AF_INET);
@@ -578,15 +578,15 @@ TEST_CASE("ParseSocketAddress") {
     CHECK(Host(*address) == "10.1.2.3");
   }
   SUBCASE("IPv6 literal in brackets") {
-    const auto address = ParseSocketAddress("[2001:db8::1]:993", false, &error);
+    const auto address = ParseSocketAddress("[2001:db8::1]:993", &error);
     REQUIRE(address.has_value());
     CHECK(address->addr.ss_family == AF_INET6);
     CHECK(address->addr_len == sizeof(sockaddr_in6));
     CHECK(reinterpret_cast<const sockaddr_in6*>(address->sa())->sin6_port == htons(993));
     CHECK(Host(*address) == "2001:db8::1");
   }
-  SUBCASE("host names are resolved only when asked") {
-    CHECK_FALSE(ParseSocketAddress("localhost:143", false, &error).has_value());
+  SUBCASE("host names: refused for listeners, resolved for backends when asked") {
+    CHECK_FALSE(ParseSocketAddress("localhost:143", &error).has_value());
     CHECK(error == "\"localhost\" is not an IP address (host names are not allowed here)");
     addrinfo* found = nullptr;
     if (getaddrinfo("localhost", nullptr, nullptr, &found) != 0) {
@@ -595,25 +595,28 @@ TEST_CASE("ParseSocketAddress") {
       return;
     }
     freeaddrinfo(found);
-    const auto address = ParseSocketAddress("localhost:143", true, &error);
+    const auto backend = ParseBackendAddress("localhost:143", &error);
+    REQUIRE(backend.has_value());
+    CHECK_FALSE(backend->numeric.has_value());
+    const auto address = ResolveNow(*backend, &error);
     REQUIRE(address.has_value());
     CHECK(address->text == "localhost:143");
     CHECK((address->addr.ss_family == AF_INET || address->addr.ss_family == AF_INET6));
     CHECK(Port(*address) == 143);
   }
   SUBCASE("malformed") {
-    CHECK_FALSE(ParseSocketAddress("[::1]993", false, &error).has_value());
+    CHECK_FALSE(ParseSocketAddress("[::1]993", &error).has_value());
     CHECK(error == "missing \":port\" after \"]\"");
-    CHECK_FALSE(ParseSocketAddress("[::1:993", false, &error).has_value());
-    CHECK_FALSE(ParseSocketAddress("[10.0.0.1]:993", false, &error).has_value());
+    CHECK_FALSE(ParseSocketAddress("[::1:993", &error).has_value());
+    CHECK_FALSE(ParseSocketAddress("[10.0.0.1]:993", &error).has_value());
     CHECK(error == "\"10.0.0.1\" is not an IPv6 address");
-    CHECK_FALSE(ParseSocketAddress("10.0.0.1:-1", false, &error).has_value());
+    CHECK_FALSE(ParseSocketAddress("10.0.0.1:-1", &error).has_value());
     CHECK(error == "port \"-1\" is not a number");
-    CHECK_FALSE(ParseSocketAddress("10.0.0.1:", false, &error).has_value());
-    CHECK_FALSE(ParseSocketAddress("10.0.0.1:99999999999999999999999", false, &error).has_value());
+    CHECK_FALSE(ParseSocketAddress("10.0.0.1:", &error).has_value());
+    CHECK_FALSE(ParseSocketAddress("10.0.0.1:99999999999999999999999", &error).has_value());
     CHECK(error == "port 99999999999999999999999 out of range 1..65535");
-    CHECK(ParseSocketAddress("10.0.0.1:65535", false, &error).has_value());
-    CHECK(ParseSocketAddress("10.0.0.1:1", false, &error).has_value());
+    CHECK(ParseSocketAddress("10.0.0.1:65535", &error).has_value());
+    CHECK(ParseSocketAddress("10.0.0.1:1", &error).has_value());
   }
 }
 
