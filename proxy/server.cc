@@ -114,11 +114,7 @@ class Server {
     process_.version = std::move(options.version);
     process_.boringssl = tls::LibraryVersion();
     process_.libuv = uv_version_string();
-    timespec now{};
-    clock_gettime(CLOCK_REALTIME, &now);
-    process_.start_time_seconds =
-        static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
-    if (options.start_time_seconds > 0) process_.start_time_seconds = options.start_time_seconds;
+    process_.start_time_seconds = options.start_time_seconds;
   }
 
   int Run();

@@ -17,7 +17,7 @@ Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors);
 struct ServerOptions {
   std::string config_path;
   std::string version;            // imapfront's, for the start line and build_info
-  double start_time_seconds = 0;  // when the process started (Unix time); 0: now
+  double start_time_seconds = 0;  // when the process started (Unix time)
 };
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code (SPEC: 0 normal

@@ -129,6 +129,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   static void OnClientRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   void ClientBytes(std::span<const uint8_t> ciphertext);
   void ClientEof();
+  bool client_sent_bytes() const { return handshake_start_ns_ != 0; }
   void PlainBytes(std::span<const uint8_t> bytes);
   void WritePlain(std::string_view text);
   void HandshakeDone();
@@ -188,11 +189,10 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   uint64_t bytes_out_ = 0;  // plaintext to the client
   uint64_t commands_count_ = 0;
   uint64_t appends_count_ = 0;
-  bool client_sent_bytes_ = false;
   bool pumping_ = false;
   uint64_t last_activity_ms_ = 0;
   uint64_t born_ms_ = 0;
-  uint64_t handshake_start_ns_ = 0;         // the client's first TLS byte (uv_hrtime)
+  uint64_t handshake_start_ns_ = 0;         // the client's first TLS byte (uv_hrtime); 0: none yet
   uint64_t connect_start_ns_ = 0;           // the current backend attempt began
   std::optional<CloseReason> pending_end_;  // lifetime or shutdown, waiting for quiet
   uint64_t pending_deadline_ms_ = 0;        // ... or this moment at the latest

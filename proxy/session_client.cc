@@ -128,10 +128,7 @@ void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
     PlainBytes(ciphertext);
     return;
   }
-  if (!client_sent_bytes_) {
-    client_sent_bytes_ = true;
-    handshake_start_ns_ = uv_hrtime();
-  }
+  if (handshake_start_ns_ == 0) handshake_start_ns_ = uv_hrtime();
   tls_->Feed(ciphertext);
   std::span<uint8_t> plain = host_->plain_buffer();
   // Drain: read until the library has consumed every fed byte and holds no
@@ -178,8 +175,8 @@ void Session::ClientEof() {
       break;
     case Phase::kHandshake:
       // A bare connect-and-close (a port check) is not a TLS failure.
-      if (client_sent_bytes_) host_->stats().Add(Counter::kTlsHandshakeFailures);
-      Close(client_sent_bytes_ ? CloseReason::kTlsError : CloseReason::kClientClosed);
+      if (client_sent_bytes()) host_->stats().Add(Counter::kTlsHandshakeFailures);
+      Close(client_sent_bytes() ? CloseReason::kTlsError : CloseReason::kClientClosed);
       break;
     case Phase::kConnecting:
       // Commands the client sent before it half-closed still go to the
