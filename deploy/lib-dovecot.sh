@@ -39,11 +39,12 @@ dovecot_conf_path() { printf '%s/dovecot/dovecot.conf\n' "$1"; }
 dovecot_log_path() { printf '%s/dovecot/dovecot.log\n' "$1"; }
 dovecot_pid_path() { printf '%s/dovecot/run/master.pid\n' "$1"; }
 
-# dovecot_write_config STATE_DIR PORT [INSTANCE_NAME]
+# dovecot_write_config STATE_DIR PORT [INSTANCE_NAME [EXTRA_CONFIG]]
 # Writes the config, the passwd-file and the mail directory. The IMAP
 # listener is plaintext on 127.0.0.1:PORT with plaintext LOGIN allowed.
+# EXTRA_CONFIG is appended to dovecot.conf as it is.
 dovecot_write_config() {
-  local state="$1" port="$2" instance="${3:-imapfront-backend}"
+  local state="$1" port="$2" instance="${3:-imapfront-backend}" extra="${4:-}"
   local dir="$state/dovecot" mail="$state/mail"
   local user_settings mail_uid
 
@@ -139,6 +140,7 @@ service pop3-login {
     port = 0
   }
 }
+$extra
 EOF
   # Remember the port for dovecot_start.
   printf '%s\n' "$port" >"$dir/port"
@@ -243,14 +245,17 @@ dovecot_stop() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-# imapfront_write_config PATH IMAPS_PORT STATS_PORT BACKEND_PORT CERT KEY ACCESS_LOG STARTTLS_PORT
+# imapfront_write_config PATH IMAPS_PORT STATS_PORT BACKEND_PORT CERT KEY ACCESS_LOG STARTTLS_PORT [LEGACY_PORT LEGACY_BACKEND_PORT]
 # writes the imapfront config the demo and the Dovecot test use: one
 # implicit-TLS listener, one STARTTLS listener and one route to Dovecot, all
-# on 127.0.0.1.
+# on 127.0.0.1; with LEGACY_PORT LEGACY_BACKEND_PORT after them, also a
+# listener "legacy" whose route (routes[].compat) serves an Exchange-like
+# backend.
 imapfront_write_config() {
   python3 - "$@" <<'EOF'
 import json, sys
-path, imaps, stats, backend, cert, key, access_log, starttls = sys.argv[1:]
+path, imaps, stats, backend, cert, key, access_log, starttls = sys.argv[1:9]
+legacy = sys.argv[9:11]  # optional: LEGACY_PORT LEGACY_BACKEND_PORT
 config = {
     "workers": 2,
     "stats": {"listen": f"127.0.0.1:{stats}"},
@@ -261,6 +266,24 @@ config = {
     "routes": [{"name": "default", "backends": [f"127.0.0.1:{backend}"]}],
     "limits": {"shutdown_grace": 5},
 }
+if legacy:
+    # A listener whose route makes an old server look modern (routes[].compat).
+    config["listeners"].append(
+        {"name": "legacy", "listen": f"127.0.0.1:{legacy[0]}", "mode": "implicit_tls"})
+    config["routes"].insert(0, {
+        "name": "legacy",
+        "listeners": ["legacy"],
+        "backends": [f"127.0.0.1:{legacy[1]}"],
+        "compat": {
+            "idle": "emulate", "idle_poll_interval": 2,
+            "unselect": "emulate",
+            "id": "local",
+            "auth_plain": "emulate",
+            "special_use": {"Sent Items": "\\Sent", "Deleted Items": "\\Trash",
+                            "Drafts": "\\Drafts", "Junk E-mail": "\\Junk"},
+            "capabilities": {"remove": ["MAILBOX-REFERRALS", "LOGIN-REFERRALS"]},
+        },
+    })
 with open(path, "w") as f:
     json.dump(config, f, indent=2)
     f.write("\n")

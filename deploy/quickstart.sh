@@ -12,6 +12,8 @@
 #   IMAPFRONT_STATS_PORT     stats HTTP port of imapfront       (9100)
 #   IMAPFRONT_STARTTLS_PORT  IMAP+STARTTLS port of imapfront    (9143)
 #   IMAPFRONT_BACKEND_PORT   plaintext IMAP port of Dovecot     (14300)
+#   IMAPFRONT_LEGACY_PORT    IMAPS port of the legacy route     (9994)
+#   IMAPFRONT_LEGACY_BACKEND_PORT  port of the Exchange-like Dovecot (14301)
 #   IMAPFRONT_BUILD_DIR      CMake build dir                    (<repo>/build)
 #   IMAPFRONT_SKIP_DEPS=1    do not run deploy/install-deps.sh
 #   IMAPFRONT_SKIP_BUILD=1   do not configure/build; use the binary in the build dir
@@ -26,6 +28,10 @@ IMAPS_PORT="${IMAPFRONT_PORT:-9993}"
 STATS_PORT="${IMAPFRONT_STATS_PORT:-9100}"
 STARTTLS_PORT="${IMAPFRONT_STARTTLS_PORT:-9143}"
 BACKEND_PORT="${IMAPFRONT_BACKEND_PORT:-14300}"
+LEGACY_PORT="${IMAPFRONT_LEGACY_PORT:-9994}"
+LEGACY_BACKEND_PORT="${IMAPFRONT_LEGACY_BACKEND_PORT:-14301}"
+# The second Dovecot advertises what Exchange 2003 does, and nothing more.
+LEGACY_CAPABILITY="IMAP4 IMAP4rev1 LOGIN-REFERRALS MAILBOX-REFERRALS NAMESPACE LITERAL+ UIDPLUS CHILDREN"
 MARKER=".imapfront-demo"
 WAIT_SECONDS=10
 
@@ -37,6 +43,7 @@ die() {
   local left=()
   if imapfront_pid >/dev/null 2>&1; then left+=(imapfront); fi
   if dovecot_running "$DEMO_DIR" 2>/dev/null; then left+=(dovecot); fi
+  if dovecot_running "$DEMO_DIR/legacy" 2>/dev/null; then left+=("dovecot (legacy)"); fi
   if ((${#left[@]})); then
     echo "quickstart: still running from this demo: ${left[*]}; stop with: $0 stop" >&2
   fi
@@ -100,6 +107,10 @@ stop_demo() {
     echo "stopping dovecot (pid $(<"$(dovecot_pid_path "$DEMO_DIR")"))"
     dovecot_stop "$DEMO_DIR"
   fi
+  if dovecot_running "$DEMO_DIR/legacy"; then
+    echo "stopping the legacy dovecot (pid $(<"$(dovecot_pid_path "$DEMO_DIR/legacy")"))"
+    dovecot_stop "$DEMO_DIR/legacy"
+  fi
 }
 
 status_demo() {
@@ -114,6 +125,13 @@ status_demo() {
     echo "dovecot:   running (pid $(<"$(dovecot_pid_path "$DEMO_DIR")"))"
   else
     echo "dovecot:   not running"
+    rc=3
+  fi
+  if dovecot_running "$DEMO_DIR/legacy"; then
+    echo "dovecot (Exchange-like, behind the legacy route on 127.0.0.1:$LEGACY_PORT):" \
+      "running (pid $(<"$(dovecot_pid_path "$DEMO_DIR/legacy")"))"
+  else
+    echo "dovecot (Exchange-like): not running"
     rc=3
   fi
   return "$rc"
@@ -183,9 +201,26 @@ start_dovecot() {
     "(user $DOVECOT_USER, password $DOVECOT_PASSWORD); config $(dovecot_conf_path "$DEMO_DIR")"
 }
 
+# A second Dovecot that claims only Exchange 2003's capabilities; Dovecot
+# still implements the rest, but imapfront's legacy route only uses what it
+# advertises. Before login Dovecot always adds its SASL mechanisms
+# (AUTH=PLAIN), so that one is passed through, not emulated (and LOGIN needs
+# PLAIN enabled in Dovecot).
+start_legacy_dovecot() {
+  dovecot_write_config "$DEMO_DIR/legacy" "$LEGACY_BACKEND_PORT" imapfront-demo-legacy \
+    "protocol imap {
+  imap_capability = $LEGACY_CAPABILITY
+}
+login_greeting = Microsoft Exchange Server 2003 IMAP4rev1 server (imitated by Dovecot) ready" ||
+    die "could not write the legacy Dovecot config"
+  dovecot_start "$DEMO_DIR/legacy" "$WAIT_SECONDS" || die "the legacy Dovecot did not start (see above)"
+  echo "dovecot (pid $(<"$(dovecot_pid_path "$DEMO_DIR/legacy")")) on 127.0.0.1:$LEGACY_BACKEND_PORT" \
+    "advertises only: $LEGACY_CAPABILITY"
+}
+
 write_imapfront_config() {
   imapfront_write_config "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" \
-    "$ACCESS_LOG" "$STARTTLS_PORT"
+    "$ACCESS_LOG" "$STARTTLS_PORT" "$LEGACY_PORT" "$LEGACY_BACKEND_PORT"
   echo "config $CONFIG:"
   sed 's/^/  /' "$CONFIG"
 }
@@ -235,6 +270,14 @@ run_demo_client() {
   fi
 }
 
+run_legacy_demo_client() {
+  if ! python3 "$REPO_ROOT/deploy/legacy_demo_client.py" --host 127.0.0.1 --port "$LEGACY_PORT" \
+    --cafile "$CERT" --user "$DOVECOT_USER" --password "$DOVECOT_PASSWORD"; then
+    show_imapfront_log
+    die "the legacy demo client failed through imapfront (log above)"
+  fi
+}
+
 show_stats() {
   local stats
   stats="$(curl -s --max-time 5 "http://127.0.0.1:$STATS_PORT/stats")" ||
@@ -244,7 +287,7 @@ show_stats() {
   metrics="$(curl -s --max-time 5 "http://127.0.0.1:$STATS_PORT/metrics")" ||
     die "could not read http://127.0.0.1:$STATS_PORT/metrics"
   echo "Some of /metrics (Prometheus text):"
-  grep -E '^(imapfront_build_info|imapfront_connections_(accepted_total|active)|imapfront_connections_closed_total\{reason="logout"\}|imapfront_relayed_bytes_total|imapfront_tls_handshake_seconds_count|imapfront_session_duration_seconds_(sum|count)|process_resident_memory_bytes)' <<<"$metrics" |
+  grep -E '^(imapfront_build_info|imapfront_connections_(accepted_total|active)|imapfront_connections_closed_total\{reason="logout"\}|imapfront_relayed_bytes_total|imapfront_imap_emulated_total|imapfront_tls_handshake_seconds_count|imapfront_session_duration_seconds_(sum|count)|process_resident_memory_bytes)' <<<"$metrics" |
     sed 's/^/  /'
 }
 
@@ -259,6 +302,10 @@ imapfront is running in front of Dovecot. Try it:
   STARTTLS, openssl:   openssl s_client -starttls imap -connect 127.0.0.1:$STARTTLS_PORT -CAfile $CERT -crlf -quiet
   STARTTLS, curl:      curl --ssl-reqd --cacert $CERT imap://127.0.0.1:$STARTTLS_PORT/INBOX -u $DOVECOT_USER:$DOVECOT_PASSWORD
   demo client again:   $REPO_ROOT/deploy/demo_client.py --port $IMAPS_PORT --cafile $CERT
+  legacy route:        $REPO_ROOT/deploy/legacy_demo_client.py --port $LEGACY_PORT --cafile $CERT
+                       (a Dovecot that advertises only Exchange 2003's list; imapfront adds
+                       IDLE, UNSELECT, ID, AUTH=PLAIN, SPECIAL-USE: try them with openssl s_client
+                       -connect 127.0.0.1:$LEGACY_PORT, e.g.  a1 CAPABILITY  a2 LOGIN ...  a3 IDLE)
   mail client:         server localhost, port $IMAPS_PORT, SSL/TLS, user $DOVECOT_USER, password $DOVECOT_PASSWORD
                        (trust $CERT)
 
@@ -269,6 +316,7 @@ imapfront is running in front of Dovecot. Try it:
   logs:                imapfront  $LOG
                        access     $ACCESS_LOG
                        dovecot    $(dovecot_log_path "$DEMO_DIR")
+                       legacy     $(dovecot_log_path "$DEMO_DIR/legacy")
   stop everything:     $0 stop
 EOF
 }
@@ -287,10 +335,15 @@ start_demo() {
   require_free_port "$IMAPS_PORT" "imapfront IMAPS" IMAPFRONT_PORT
   require_free_port "$STATS_PORT" "imapfront stats" IMAPFRONT_STATS_PORT
   require_free_port "$STARTTLS_PORT" "imapfront STARTTLS" IMAPFRONT_STARTTLS_PORT
+  require_free_port "$LEGACY_PORT" "imapfront legacy route" IMAPFRONT_LEGACY_PORT
+  require_free_port "$LEGACY_BACKEND_PORT" "the legacy Dovecot" IMAPFRONT_LEGACY_BACKEND_PORT
   make_certificate
 
   step "Starting Dovecot (plaintext IMAP backend) on 127.0.0.1:$BACKEND_PORT"
   start_dovecot
+
+  step "Starting an Exchange-like Dovecot (the legacy route's backend) on 127.0.0.1:$LEGACY_BACKEND_PORT"
+  start_legacy_dovecot
 
   step "Starting imapfront (IMAPS) on 127.0.0.1:$IMAPS_PORT"
   write_imapfront_config
@@ -298,6 +351,9 @@ start_demo() {
 
   step "Running a real IMAP client through imapfront (deploy/demo_client.py)"
   run_demo_client
+
+  step "A modern client through the legacy route on 127.0.0.1:$LEGACY_PORT (deploy/legacy_demo_client.py)"
+  run_legacy_demo_client
 
   step "Stats (http://127.0.0.1:$STATS_PORT/stats)"
   show_stats

@@ -102,6 +102,7 @@ CommandStep CommandFramer::FinishLine(std::span<const uint8_t> line, size_t cons
     case LineMode::kIdleDone:
       step.continuation = true;
       idling_ = false;
+      local_idle_ = false;
       line_mode_ = LineMode::kCommandStart;
       return step;
     case LineMode::kCommandStart:
@@ -246,6 +247,7 @@ void CommandFramer::OnServerTagged(std::string_view tag) {
   if (idling_ || line_mode_ == LineMode::kSaslResponse) {
     // The server ended the IDLE or the authentication exchange itself.
     idling_ = false;
+    local_idle_ = false;
     line_mode_ = LineMode::kCommandStart;
   }
   if (state_ != State::kBlocked) return;
@@ -269,6 +271,18 @@ void CommandFramer::OnServerTagged(std::string_view tag) {
   }
 }
 
+void CommandFramer::AnsweredLocally() {
+  if (line_mode_ == LineMode::kCommandContinue) discard_ = Discard::kRefusedByServer;
+  OnServerTagged(tag_);
+}
+
+void CommandFramer::AcceptIdleLocally() {
+  if (state_ == State::kBlocked && await_ == Await::kIdle) {
+    OnServerContinuation();
+    local_idle_ = true;
+  }
+}
+
 bool CommandFramer::PopTag(std::string_view tag) {
   const uint64_t hash = TagHash(tag);
   auto it = std::find(in_flight_.begin(), in_flight_.end(), hash);
@@ -285,7 +299,8 @@ bool CommandFramer::AtCommandBoundary() const {
   // A command being discarded sent nothing, or was ended by the server's
   // refusal.
   if (discard_ != Discard::kNo) return true;
-  if (idling_ || line_mode_ != LineMode::kCommandStart) return false;
+  if (idling_) return local_idle_;
+  if (line_mode_ != LineMode::kCommandStart) return false;
   if (state_ == State::kLiteral) return false;
   return state_ != State::kBlocked;
 }

@@ -83,8 +83,16 @@ class CommandFramer {
   // The server sent a tagged response with |tag|.
   void OnServerTagged(std::string_view tag);
   // imapfront answered the current command itself (it never reaches the
-  // server, so no tagged answer will come from there).
-  void AnsweredLocally() { PopTag(tag_); }
+  // server, so no tagged answer will come from there); what the client still
+  // sends of it (literals) is dropped.
+  void AnsweredLocally();
+  // The same for an earlier command with |tag|, whose lines have all been
+  // read (an emulated IDLE after its DONE).
+  void AnsweredLocally(std::string_view tag) { OnServerTagged(tag); }
+  // imapfront accepted the current IDLE itself (an emulated IDLE): the next
+  // line is DONE, and since the server has no part in it, the stream to the
+  // server stays at a command boundary.
+  void AcceptIdleLocally();
 
   bool blocked() const { return state_ == State::kBlocked; }
   // A client command with |tag| awaits its tagged answer.
@@ -98,6 +106,12 @@ class CommandFramer {
   // A command has begun and its tagged answer has not come yet. An IDLE the
   // server has accepted does not count until the client ends it.
   bool CommandInProgress() const;
+  // The next line the client sends begins a new command.
+  bool AtCommandStart() const {
+    return state_ == State::kLine && line_mode_ == LineMode::kCommandStart;
+  }
+  // Client commands awaiting their tagged answer.
+  size_t tags_in_flight() const { return in_flight_.size(); }
   // The current (or last) command's tag and upper-cased name.
   const std::string& tag() const { return tag_; }
   const std::string& name() const { return name_; }
@@ -125,6 +139,7 @@ class CommandFramer {
   uint64_t literal_left_ = 0;
   bool sent_part_ = false;  // part of the current command went to the server
   bool idling_ = false;
+  bool local_idle_ = false;  // ... and imapfront, not the server, accepted it
   bool clear_line_ = false;
   std::string line_;  // a line straddling feeds
   std::string tag_;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "imap/bytes.h"
+#include "imap/conversation_compat.h"
 #include "imap/literal.h"
 #include "imap/login.h"
 
@@ -24,6 +25,7 @@ Conversation::Conversation(ConversationOptions options, ConversationSink* sink)
                                      .emulate_literal_plus = options.emulate_literal_plus}),
       responses_(options.max_line_bytes) {
   capability_edit_.add_literal_plus = options.emulate_literal_plus;
+  if (options.compat && options.compat->Any()) InitCompat(options);
 }
 
 // ---- the client's side -------------------------------------------------------
@@ -31,6 +33,7 @@ Conversation::Conversation(ConversationOptions options, ConversationSink* sink)
 size_t Conversation::OnClientBytes(std::span<const uint8_t> bytes) {
   size_t used = 0;
   while (used < bytes.size() && !halted_) {
+    if (compat_ && ClientMustWait()) break;
     CommandStep step = commands_.Next(bytes.subspan(used));
     used += step.consumed;
     switch (step.kind) {
@@ -72,6 +75,10 @@ void Conversation::ClientLine(const CommandStep& step) {
       AnswerClient(commands_.tag() + " BAD " + commands_.name() + " is not available here\r\n");
       return;
     }
+  }
+  if (compat_ &&
+      (step.command_start ? CompatCommand(step) : step.continuation && CompatContinuation(step))) {
+    return;
   }
   NoteUser(step);
   switch (step.disposition) {
@@ -146,11 +153,11 @@ bool Conversation::Send(std::string_view command, std::unique_ptr<OwnCommand> ha
 
 void Conversation::SendOwnCommands() {
   if (!own_ || !greeted_ || halted_) return;
-  if (client_ended_ || logout_seen_) {
+  if ((client_ended_ || logout_seen_) && !compat_) {
     own_->queued.clear();  // nobody is left to serve
     return;
   }
-  while (!own_->queued.empty() && commands_.AtCommandBoundary()) {
+  while (!own_->queued.empty() && commands_.AtCommandBoundary() && OwnCommandsMayGo()) {
     Queued next = std::move(own_->queued.front());
     own_->queued.erase(own_->queued.begin());
     // Unlike any tag the client awaits an answer for, so answers cannot be
@@ -193,7 +200,11 @@ bool Conversation::OwnTagged(const ResponseLine& line) {
 void Conversation::OnBackendGreeting(std::span<const uint8_t> line, bool relay) {
   if (halted_) return;
   greeted_ = true;
-  if (relay) RelayLine(line, false);
+  if (compat_) {
+    StartDiscovery(line, relay);
+  } else if (relay) {
+    RelayLine(line, false);
+  }
   OnResponseEnd();  // answers imapfront gave before the greeting go after it
   SendOwnCommands();
 }
@@ -204,16 +215,20 @@ void Conversation::OnBackendBytes(std::span<const uint8_t> bytes) {
 }
 
 void Conversation::RelayLine(std::span<const uint8_t> line, bool capability_response) {
+  if (compat_) ReleaseGreeting();
   auto rewritten = RewriteCapabilities(AsText(line), capability_response, capability_edit_);
   sink_->ToClient(rewritten ? AsBytes(*rewritten) : line, Sink::ToClientKind::kRelayed);
 }
 
 void Conversation::OnResponseBytes(std::span<const uint8_t> bytes) {
-  if (!halted_) sink_->ToClient(bytes, Sink::ToClientKind::kRelayed);
+  if (halted_) return;
+  if (compat_) ReleaseGreeting();
+  sink_->ToClient(bytes, Sink::ToClientKind::kRelayed);
 }
 
 void Conversation::OnResponseLine(const ResponseLine& line) {
   if (halted_) return;
+  if (compat_ && CompatServerLine(line)) return;
   bool pass = true;
   switch (line.kind) {
     case ResponseLine::Kind::kContinuation:
@@ -221,11 +236,14 @@ void Conversation::OnResponseLine(const ResponseLine& line) {
       break;
     case ResponseLine::Kind::kTagged:
       if (OwnTagged(line)) {
+        resume_ = resume_ || !commands_.blocked();
+        if (compat_) ServeDeferred();
         SendOwnCommands();
         return;
       }
       commands_.OnServerTagged(line.tag);
       break;
+    case ResponseLine::Kind::kList:  // held only for compat, which takes it
     case ResponseLine::Kind::kStatus:
     case ResponseLine::Kind::kCapability:
       bye_seen_ = bye_seen_ || line.status == "BYE";
@@ -239,11 +257,13 @@ void Conversation::OnResponseLine(const ResponseLine& line) {
   if (pass && !line.passed_on) {
     RelayLine(line.bytes, line.kind == ResponseLine::Kind::kCapability);
   }
+  if (compat_ && line.kind == ResponseLine::Kind::kTagged) ServeDeferred();
   SendOwnCommands();
 }
 
 void Conversation::OnResponseEnd() {
   if (local_answers_.empty() || !greeted_ || halted_) return;
+  if (compat_) ReleaseGreeting();
   std::string answers = std::move(local_answers_);
   local_answers_ = std::string();
   sink_->ToClient(AsBytes(answers), Sink::ToClientKind::kLocalAnswer);

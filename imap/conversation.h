@@ -28,15 +28,25 @@
 
 #include "imap/capabilities.h"
 #include "imap/command_framer.h"
+#include "imap/emulation/compat.h"
 #include "imap/response_framer.h"
 #include "imap/verb.h"
 
 namespace imapfront::imap {
 
+// Strict base64 (RFC 4648, padded, no whitespace): true and |*out| set, or
+// false. The owner passes BoringSSL's; imap/ links nothing.
+using Base64Decoder = bool (*)(std::string_view in, std::string* out);
+
 struct ConversationOptions {
   size_t max_line_bytes = 65536;
   uint64_t max_literal_bytes = 67108864;
   bool emulate_literal_plus = false;
+  // routes[].compat; null or nothing set: a plain relay (no probe, no
+  // per-command work). Must outlive the conversation.
+  const CompatOptions* compat = nullptr;
+  std::string_view version = {};          // for the local ID answer
+  Base64Decoder decode_base64 = nullptr;  // for emulated AUTHENTICATE PLAIN
 };
 
 // What the owner does for the conversation.
@@ -48,6 +58,8 @@ class ConversationSink {
     kLineTooLong,   // "* BYE Line too long"
     kLiteralTooBig  // "* BYE [TOOBIG] Literal too large": half a command went on
   };
+  // What compat served (SPEC imap.emulated).
+  enum class Emulated { kIdle, kUnselect, kId, kAuthPlain, kCapabilityProbe };
 
   // Bytes for the backend, in order. kLiteral: literal data of the client.
   virtual void ToBackend(std::span<const uint8_t> bytes, ToBackendKind kind) = 0;
@@ -58,6 +70,11 @@ class ConversationSink {
   // The stream cannot be framed or relayed further: end the session. The
   // conversation does nothing more after this.
   virtual void Fail(Failure failure) = 0;
+  // A command served by emulation, or a capability probe sent.
+  virtual void CountEmulated(Emulated kind) = 0;
+  // Call OnPollTimer() |seconds| from now (replacing an earlier request);
+  // 0: not at all. Only an emulated IDLE asks.
+  virtual void SetPollTimer(double seconds) = 0;
 
  protected:
   ~ConversationSink() = default;
@@ -79,6 +96,9 @@ class OwnCommand {
 class Conversation final : private ResponseVisitor {
  public:
   Conversation(ConversationOptions options, ConversationSink* sink);
+  ~Conversation();
+  Conversation(const Conversation&) = delete;
+  Conversation& operator=(const Conversation&) = delete;
 
   // ---- events ---------------------------------------------------------------
 
@@ -102,6 +122,8 @@ class Conversation final : private ResponseVisitor {
   }
   // The owner is ending the session: do nothing more.
   void Halt() { halted_ = true; }
+  // The time SetPollTimer asked for has come.
+  void OnPollTimer();
 
   // ---- imapfront's own commands --------------------------------------------
 
@@ -129,6 +151,12 @@ class Conversation final : private ResponseVisitor {
   bool CommandInProgress() const { return commands_.CommandInProgress(); }
   // The backend is inside a response: nothing may be inserted for the client.
   bool mid_response() const { return greeted_ && responses_.mid_response(); }
+  // A moment to end the session at (max_lifetime, shutdown): no client
+  // command in progress (an IDLE, emulated or not, does not count), the
+  // backend between responses, no command of imapfront's own outstanding.
+  bool Quiet() const {
+    return !CommandInProgress() && !mid_response() && own_in_flight() == 0 && own_queued() == 0;
+  }
   // Bytes of imapfront's own answers not yet given to the client.
   size_t pending_answer_bytes() const { return local_answers_.size(); }
   bool logout_seen() const { return logout_seen_; }
@@ -156,6 +184,7 @@ class Conversation final : private ResponseVisitor {
   };
 
   void ClientLine(const CommandStep& step);
+  bool ClientMustWait() const;
   void NoteUser(const CommandStep& step);
   // An answer from imapfront itself, kept in order with backend responses.
   void AnswerClient(std::string line);
@@ -168,6 +197,31 @@ class Conversation final : private ResponseVisitor {
   void OnResponseEnd() override;
   bool DropOverlongLine(ResponseLine::Kind kind, std::string_view tag) override;
   bool IsOwnTag(std::string_view tag) const;
+
+  // ---- conversation_compat.cc: routes[].compat ----
+  struct Compat;
+  void InitCompat(const ConversationOptions& options);
+  class CapabilityProbe;
+  class IdlePoll;
+  class UnselectSelect;
+  void StartDiscovery(std::span<const uint8_t> greeting, bool relay);
+  void EndDiscovery(const std::vector<std::string>& backend);
+  void ReleaseGreeting();
+  bool CompatCommand(const CommandStep& step);
+  bool Emulates(std::string_view line) const;
+  bool BackendBusyBefore() const;
+  void ServeCommand(std::string_view line, bool command_end);
+  void ServeDeferred();
+  bool CompatContinuation(const CommandStep& step);
+  bool CompatServerLine(const ResponseLine& line);
+  void AnswerCurrent(std::string_view text);
+  void AnswerEarlier(const std::string& tag, std::string_view text);
+  void StartIdle(const std::string& tag);
+  void Poll();
+  void FinishIdle();
+  void PlainResponse(const std::string& tag, std::string_view response);
+  void SendLoginPiece();
+  bool OwnCommandsMayGo() const;
 
   ConversationSink* sink_;
   CommandFramer commands_;
@@ -191,6 +245,8 @@ class Conversation final : private ResponseVisitor {
     std::vector<InFlight> in_flight;
   };
   std::unique_ptr<OwnCommands> own_;
+  // routes[].compat state, made only for a route that has compat.
+  std::unique_ptr<Compat> compat_;
 };
 
 }  // namespace imapfront::imap

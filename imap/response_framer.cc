@@ -36,7 +36,14 @@ void ResponseFramer::Feed(std::span<const uint8_t> input, ResponseVisitor& visit
         n = FeedLineStart(input, visitor);
         break;
       case State::kHeld:
-        n = FeedHeld(input, visitor);
+        n = kind_ == ResponseLine::Kind::kList ? FeedHeldList(input, visitor)
+                                               : FeedHeld(input, visitor);
+        break;
+      case State::kHeldLiteral:
+        n = static_cast<size_t>(std::min<uint64_t>(literal_left_, input.size()));
+        held_.append(reinterpret_cast<const char*>(input.data()), n);
+        literal_left_ -= n;
+        if (literal_left_ == 0) state_ = State::kHeld;
         break;
       case State::kStream:
         n = FeedStream(input, visitor);
@@ -86,6 +93,10 @@ ResponseFramer::Class ResponseFramer::Classify() {
     kind_ = ResponseLine::Kind::kCapability;
     return Class::kHeld;
   }
+  if (hold_lists_ && (word == "LIST" || word == "LSUB")) {
+    kind_ = ResponseLine::Kind::kList;
+    return Class::kHeld;
+  }
   return Class::kData;
 }
 
@@ -133,6 +144,42 @@ size_t ResponseFramer::FeedHeld(std::span<const uint8_t> input, ResponseVisitor&
   }
   if (lf) EmitHeld(visitor);
   return take;
+}
+
+// A held LIST/LSUB response: its lines and literals are held until a line
+// ends without a literal header.
+size_t ResponseFramer::FeedHeldList(std::span<const uint8_t> input, ResponseVisitor& visitor) {
+  const void* lf = std::memchr(input.data(), '\n', input.size());
+  const size_t take =
+      lf ? static_cast<size_t>(static_cast<const uint8_t*>(lf) - input.data()) + 1 : input.size();
+  if (held_.size() + take > max_held_line_) {
+    StreamHeldList(visitor);
+    return 0;  // the rest streams
+  }
+  held_.append(reinterpret_cast<const char*>(input.data()), take);
+  if (!lf) return take;
+  auto literal = ParseLiteralHeader(StripLineEnding(held_));
+  if (!literal) {
+    EmitHeld(visitor);
+  } else if (held_.size() + literal->size > max_held_line_) {
+    StreamHeldList(visitor);
+    tail_size_ = 0;  // that line has ended
+    literal_left_ = literal->size;
+    state_ = literal_left_ > 0 ? State::kLiteral : State::kStream;
+  } else if (literal->size > 0) {
+    literal_left_ = literal->size;
+    state_ = State::kHeldLiteral;
+  }
+  return take;
+}
+
+// Too long to hold: what was held goes on, and the rest of the response
+// streams as any data response does.
+void ResponseFramer::StreamHeldList(ResponseVisitor& visitor) {
+  visitor.OnResponseBytes(Bytes(held_));
+  RememberTail(held_);
+  held_.clear();
+  state_ = State::kStream;
 }
 
 void ResponseFramer::EmitHeld(ResponseVisitor& visitor) {

@@ -20,7 +20,9 @@
 namespace imapfront::imap {
 
 struct ResponseLine {
-  enum class Kind { kContinuation, kTagged, kStatus, kCapability };
+  // kList: an untagged LIST or LSUB response, held only when the owner asks
+  // (set_hold_lists); its bytes are the whole response, literals included.
+  enum class Kind { kContinuation, kTagged, kStatus, kCapability, kList };
   Kind kind = Kind::kStatus;
   std::span<const uint8_t> bytes;  // the whole line, CRLF included
   // The line was longer than the hold limit: its bytes have already gone
@@ -53,6 +55,11 @@ class ResponseFramer {
  public:
   explicit ResponseFramer(size_t max_held_line) : max_held_line_(max_held_line) {}
 
+  // Hold LIST and LSUB responses too (for SPECIAL-USE emulation), literals
+  // included, up to the hold limit; a longer one streams as any data
+  // response. Takes effect from the next response on.
+  void set_hold_lists(bool hold) { hold_lists_ = hold; }
+
   // Frames |input|, the stream's next bytes, calling |visitor| in stream
   // order. All of |input| is consumed.
   void Feed(std::span<const uint8_t> input, ResponseVisitor& visitor);
@@ -66,11 +73,13 @@ class ResponseFramer {
   bool mid_response() const { return state_ != State::kLineStart || !held_.empty(); }
 
  private:
-  enum class State { kLineStart, kHeld, kStream, kLiteral };
+  enum class State { kLineStart, kHeld, kHeldLiteral, kStream, kLiteral };
   enum class Class { kUndecided, kHeld, kData };
 
   size_t FeedLineStart(std::span<const uint8_t> input, ResponseVisitor& visitor);
   size_t FeedHeld(std::span<const uint8_t> input, ResponseVisitor& visitor);
+  size_t FeedHeldList(std::span<const uint8_t> input, ResponseVisitor& visitor);
+  void StreamHeldList(ResponseVisitor& visitor);
   size_t FeedStream(std::span<const uint8_t> input, ResponseVisitor& visitor);
   Class Classify();
   void EmitHeld(ResponseVisitor& visitor);
@@ -78,6 +87,7 @@ class ResponseFramer {
   void EndStreamedLine(ResponseVisitor& visitor);
 
   size_t max_held_line_;
+  bool hold_lists_ = false;
   State state_ = State::kLineStart;
   ResponseLine::Kind kind_ = ResponseLine::Kind::kStatus;
   bool overflowed_ = false;  // a held line passed the limit and is streaming

@@ -97,7 +97,8 @@ void Session::OnFailedAttemptClosed(uv_handle_t* handle) {
 void Session::OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<Session*>(stream->data);
   if (nread > 0) {
-    self->last_activity_ms_ = uv_now(self->host_->loop());
+    // In relay, activity is what reaches the client (Session::ToClient).
+    if (self->phase_ != Phase::kRelay) self->last_activity_ms_ = uv_now(self->host_->loop());
     self->BackendBytes({reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)});
   } else if (nread < 0) {
     if (self->phase_ == Phase::kConnecting) {

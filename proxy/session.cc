@@ -147,7 +147,8 @@ void Session::PumpOnce() {
     // Pass ends on once everything before them has been delivered.
     // Bytes held for the conversation still go first.
     if (client_.input_ended() && !backend_.output_shut() && backend_.drained() &&
-        client_hold_.empty() && !conversation_->client_blocked()) {
+        client_hold_.empty() && !conversation_->client_blocked() &&
+        conversation_->own_queued() == 0) {
       backend_.ShutOutput();
       backend_.shutdown_req.data = this;
       if (uv_shutdown(&backend_.shutdown_req, Stream(&backend_.tcp), &Session::OnShutdownDone) <
@@ -161,8 +162,7 @@ void Session::PumpOnce() {
       return;
     }
   }
-  if (pending_end_ && phase_ == Phase::kRelay && !conversation_->CommandInProgress() &&
-      !conversation_->mid_response() && client_hold_.empty()) {
+  if (pending_end_ && phase_ == Phase::kRelay && conversation_->Quiet() && client_hold_.empty()) {
     Close(*pending_end_, *pending_end_ == CloseReason::kLifetime ? kLifetimeBye : kShutdownBye);
     return;
   }
@@ -228,6 +228,10 @@ void Session::RelayDeadlines(uint64_t now) {
     Close(CloseReason::kIdleTimeout, "Autologout; idle for too long");
     return;
   }
+  if (poll_deadline_ms_ && now >= poll_deadline_ms_) {
+    poll_deadline_ms_ = 0;
+    conversation_->OnPollTimer();  // sets the next one
+  }
   if (pending_end_ && now >= pending_deadline_ms_) {
     // The grace is over: end even with a command in progress.
     Close(*pending_end_, *pending_end_ == CloseReason::kLifetime ? kLifetimeBye : kShutdownBye);
@@ -244,6 +248,7 @@ void Session::RelayDeadlines(uint64_t now) {
 void Session::ArmRelayTimer() {
   const Limits& l = limits();
   uint64_t deadline = last_activity_ms_ + Ms(l.idle_timeout);
+  if (poll_deadline_ms_) deadline = std::min(deadline, poll_deadline_ms_);
   if (pending_end_) {
     deadline = std::min(deadline, pending_deadline_ms_);
   } else if (l.max_lifetime > 0) {

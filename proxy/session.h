@@ -142,6 +142,8 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   void ToClient(std::span<const uint8_t> bytes, ToClientKind kind) override;
   void CommandBegan(imap::Verb verb) override;
   void Fail(Failure failure) override;
+  void CountEmulated(Emulated kind) override;
+  void SetPollTimer(double seconds) override;
 
   // ---- backend_connect.cc: connect, failover, greeting ----
   static void OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -196,6 +198,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   uint64_t connect_start_ns_ = 0;           // the current backend attempt began
   std::optional<CloseReason> pending_end_;  // lifetime or shutdown, waiting for quiet
   uint64_t pending_deadline_ms_ = 0;        // ... or this moment at the latest
+  uint64_t poll_deadline_ms_ = 0;           // an emulated IDLE's next poll; 0: none
   std::optional<CloseReason> reason_;
 };
 

@@ -5,6 +5,7 @@
 
 #include "proxy/log.h"
 #include "proxy/session.h"
+#include "tls/base64.h"
 
 namespace imapfront {
 namespace {
@@ -207,11 +208,16 @@ void Session::HandshakeDone() {
     return;
   }
   const Limits& l = limits();
-  conversation_.emplace(imap::ConversationOptions{.max_line_bytes = l.max_line_bytes,
-                                                  .max_literal_bytes = l.max_literal_bytes,
-                                                  .emulate_literal_plus = route_->literal_plus ==
-                                                                          LiteralPlus::kEmulate},
-                        static_cast<imap::ConversationSink*>(this));
+  conversation_.emplace(
+      imap::ConversationOptions{
+          .max_line_bytes = l.max_line_bytes,
+          .max_literal_bytes = l.max_literal_bytes,
+          .emulate_literal_plus = route_->literal_plus == LiteralPlus::kEmulate,
+          .compat = &route_->compat,
+          .version = IMAPFRONT_VERSION,
+          .decode_base64 = &tls::DecodeBase64,
+      },
+      static_cast<imap::ConversationSink*>(this));
   route_counters_ = host_->RouteCounters(route_->name);
   route_counters_->accepted.Add(1);
   if (slot_->EnterRoute(route_->name) > l.max_connections && l.max_connections && !over_limit_) {

@@ -60,6 +60,20 @@ void Session::Fail(Failure failure) {
   }
 }
 
+void Session::CountEmulated(Emulated kind) {
+  static constexpr Counter kCounters[] = {Counter::kEmulatedIdle, Counter::kEmulatedUnselect,
+                                          Counter::kEmulatedId, Counter::kEmulatedAuthPlain,
+                                          Counter::kCapabilityProbes};
+  host_->stats().Add(kCounters[static_cast<size_t>(kind)]);
+}
+
+// An emulated IDLE's polls share the relay timer; they are not activity.
+void Session::SetPollTimer(double seconds) {
+  poll_deadline_ms_ =
+      seconds > 0 ? uv_now(host_->loop()) + static_cast<uint64_t>(seconds * 1000) : 0;
+  if (phase_ == Phase::kRelay) ArmRelayTimer();
+}
+
 void Session::ToBackend(std::span<const uint8_t> bytes, ToBackendKind kind) {
   if (kind == ToBackendKind::kLiteral) host_->stats().Add(Counter::kImapLiteralBytes, bytes.size());
   if (kind != ToBackendKind::kOwnCommand) {
@@ -83,8 +97,12 @@ void Session::ToBackend(std::span<const uint8_t> bytes, ToBackendKind kind) {
 }
 
 void Session::ToClient(std::span<const uint8_t> bytes, ToClientKind kind) {
-  if (kind == ToClientKind::kRelayed)
+  if (kind == ToClientKind::kRelayed) {
     host_->stats().Add(Counter::kBytesBackendToClient, bytes.size());
+    // Backend bytes are activity when they reach the client: the answers to
+    // imapfront's own commands (an emulated IDLE's polls) are not.
+    last_activity_ms_ = uv_now(host_->loop());
+  }
   bytes_out_ += bytes.size();
   if (!tls_->Write(bytes)) {
     LogEvent(LogLevel::kInfo, "tls_error", id_, client_address_)

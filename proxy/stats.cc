@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -220,7 +221,9 @@ std::string StatsJson(const StatsSnapshot& s) {
   j["connections"] = {{"accepted", s.sessions.accepted}, {"active", s.sessions.active()}};
   j["closed"] = ClosedJson(s.sessions);
   for (size_t i = 0; i < kCounterCount; ++i) {
-    j[kCounterInfo[i].group][kCounterInfo[i].key] = s.counters[i];
+    std::string pointer = std::string("/") + kCounterInfo[i].group + "/" + kCounterInfo[i].key;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    j[nlohmann::json::json_pointer(pointer)] = s.counters[i];
   }
   j["routes"] = nlohmann::json::object();
   for (const auto& [name, t] : s.routes) {

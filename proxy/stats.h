@@ -43,8 +43,12 @@ enum class CloseReason {
 constexpr size_t kCloseReasonCount = static_cast<size_t>(CloseReason::kCount);
 const char* CloseReasonName(CloseReason reason);
 
+#define IMAPFRONT_EMULATED_HELP \
+  "IMAP commands served by routes[].compat emulation, and capability probes sent"
+
 // Counters beyond sessions: id, JSON group, JSON key, Prometheus family,
 // its label (or ""), the family's help. Entries of one family are adjacent.
+// A group with a dot ("imap.emulated") is a nested JSON object.
 #define IMAPFRONT_COUNTERS(X)                                                                     \
   X(kTlsHandshakes, "tls", "handshakes", "imapfront_tls_handshakes_total", "",                    \
     "TLS handshakes completed")                                                                   \
@@ -56,6 +60,16 @@ const char* CloseReasonName(CloseReason reason);
     "IMAP APPEND commands relayed")                                                               \
   X(kImapLiteralBytes, "imap", "literal_bytes", "imapfront_imap_literal_bytes_total", "",         \
     "Bytes of client literals relayed to backends")                                               \
+  X(kEmulatedIdle, "imap.emulated", "idle", "imapfront_imap_emulated_total", "kind=\"idle\"",     \
+    IMAPFRONT_EMULATED_HELP)                                                                      \
+  X(kEmulatedUnselect, "imap.emulated", "unselect", "imapfront_imap_emulated_total",              \
+    "kind=\"unselect\"", IMAPFRONT_EMULATED_HELP)                                                 \
+  X(kEmulatedId, "imap.emulated", "id", "imapfront_imap_emulated_total", "kind=\"id\"",           \
+    IMAPFRONT_EMULATED_HELP)                                                                      \
+  X(kEmulatedAuthPlain, "imap.emulated", "auth_plain", "imapfront_imap_emulated_total",           \
+    "kind=\"auth_plain\"", IMAPFRONT_EMULATED_HELP)                                               \
+  X(kCapabilityProbes, "imap.emulated", "capability_probes", "imapfront_imap_emulated_total",     \
+    "kind=\"capability_probes\"", IMAPFRONT_EMULATED_HELP)                                        \
   X(kBytesClientToBackend, "bytes", "client_to_backend", "imapfront_relayed_bytes_total",         \
     "direction=\"client_to_backend\"", "Plaintext bytes relayed, by direction")                   \
   X(kBytesBackendToClient, "bytes", "backend_to_client", "imapfront_relayed_bytes_total",         \

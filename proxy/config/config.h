@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imap/emulation/compat.h"
 #include "proxy/config/socket_address.h"
 #include "proxy/log.h"
 #include "tls/min_version.h"
@@ -51,7 +52,8 @@ struct RouteConfig {
   std::optional<std::vector<std::string>> listeners;  // absent: any
   std::vector<BackendAddress> backends;
   LiteralPlus literal_plus = LiteralPlus::kPass;
-  Limits limits;  // the global limits with this route's overrides applied
+  imap::CompatOptions compat;  // routes[].compat; the defaults change nothing
+  Limits limits;               // the global limits with this route's overrides applied
 };
 
 struct Config {

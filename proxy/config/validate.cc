@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "imap/bytes.h"
 #include "proxy/config/json_checks.h"
 #include "proxy/config/messages.h"
 #include "tls/server_name.h"
@@ -23,8 +24,17 @@ constexpr std::string_view kLogKeys[] = {"level", "access_log"};
 constexpr std::string_view kTlsKeys[] = {"min_version", "certificates"};
 constexpr std::string_view kCertificateKeys[] = {"cert", "key", "names"};
 constexpr std::string_view kListenerKeys[] = {"name", "listen", "mode"};
-constexpr std::string_view kRouteKeys[] = {"name",     "sni",          "listeners",
-                                           "backends", "literal_plus", "limits"};
+constexpr std::string_view kRouteKeys[] = {"name",         "sni",    "listeners", "backends",
+                                           "literal_plus", "limits", "compat"};
+constexpr std::string_view kCompatKeys[] = {"idle",       "idle_poll_interval", "unselect",
+                                            "id",         "auth_plain",         "special_use",
+                                            "pipelining", "capabilities"};
+constexpr std::string_view kCompatCapabilityKeys[] = {"remove", "add"};
+constexpr Choice<bool> kEmulateModes[] = {{"pass", false}, {"emulate", true}};
+constexpr Choice<bool> kIdModes[] = {{"pass", false}, {"local", true}};
+// RFC 6154 (and RFC 8457's \Important).
+constexpr std::string_view kSpecialUses[] = {"\\All",  "\\Archive", "\\Drafts", "\\Flagged",
+                                             "\\Junk", "\\Sent",    "\\Trash",  "\\Important"};
 
 constexpr Choice<LogLevel> kLogLevels[] = {{"debug", LogLevel::kDebug},
                                            {"info", LogLevel::kInfo},
@@ -309,7 +319,92 @@ class ConfigValidator : private JsonChecks {
       ParseLimits(*limits, Join(path, "limits"), &route.limits);
       CheckRouteLimits(route.limits, Join(path, "limits"));
     }
+    if (const Json* compat = Find(v, "compat")) {
+      ParseCompat(*compat, Join(path, "compat"), &route.compat);
+    }
     if (error_count() == errors_before) config_->routes.push_back(std::move(route));
+  }
+
+  void ParseCompat(const Json& v, const std::string& path, imap::CompatOptions* compat) {
+    if (!IsObject(v, path)) return;
+    CheckKeys(v, path, kCompatKeys);
+    auto mode = [&](std::string_view key, bool* field, const auto& choices) {
+      if (const Json* m = Find(v, key)) {
+        *field = OneOf(*m, Join(path, key), choices).value_or(*field);
+      }
+    };
+    mode("idle", &compat->emulate_idle, kEmulateModes);
+    mode("unselect", &compat->emulate_unselect, kEmulateModes);
+    mode("id", &compat->local_id, kIdModes);
+    mode("auth_plain", &compat->emulate_auth_plain, kEmulateModes);
+    if (const Json* interval = Find(v, "idle_poll_interval")) {
+      compat->idle_poll_interval = Seconds(*interval, Join(path, "idle_poll_interval"), true)
+                                       .value_or(compat->idle_poll_interval);
+    }
+    if (const Json* pipelining = Find(v, "pipelining")) {
+      if (pipelining->is_boolean()) {
+        compat->pipelining = pipelining->get<bool>();
+      } else {
+        Error(Join(path, "pipelining"), "must be true or false, not " + Kind(*pipelining));
+      }
+    }
+    if (const Json* uses = Find(v, "special_use")) {
+      SpecialUse(*uses, Join(path, "special_use"), &compat->special_use);
+    }
+    if (const Json* capabilities = Find(v, "capabilities")) {
+      const std::string at = Join(path, "capabilities");
+      if (IsObject(*capabilities, at)) {
+        CheckKeys(*capabilities, at, kCompatCapabilityKeys);
+        if (const Json* remove = Find(*capabilities, "remove")) {
+          compat->remove = CapabilityNames(*remove, Join(at, "remove"));
+        }
+        if (const Json* add = Find(*capabilities, "add")) {
+          compat->add = CapabilityNames(*add, Join(at, "add"));
+        }
+      }
+    }
+  }
+
+  // {"Sent Items": "\\Sent", ...}: mailbox names as LIST sends them.
+  void SpecialUse(const Json& v, const std::string& path,
+                  std::vector<std::pair<std::string, std::string>>* uses) {
+    if (!IsObject(v, path)) return;
+    std::vector<std::string_view> known(std::begin(kSpecialUses), std::end(kSpecialUses));
+    for (const auto& [mailbox, use] : v.items()) {
+      const std::string at = Join(path, mailbox);
+      if (mailbox.empty()) Error(at, "a mailbox name must not be empty");
+      const std::optional<std::string> attribute = String(use, at);
+      if (!attribute) continue;
+      auto it = std::find_if(known.begin(), known.end(), [&](std::string_view k) {
+        return imap::EqualsIgnoreCase(k, *attribute);
+      });
+      if (it == known.end()) {
+        Error(at, Quote(*attribute) + " is not " + Alternatives(known));
+      } else if (!mailbox.empty()) {
+        uses->emplace_back(mailbox, std::string(*it));
+      }
+    }
+  }
+
+  // Capability names: atoms (RFC 9051 capability = atom), "AUTH=" and "X-"
+  // names included.
+  std::vector<std::string> CapabilityNames(const Json& v, const std::string& path) {
+    std::vector<std::string> names;
+    if (!IsArray(v, path, true)) return names;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::optional<std::string> name = String(v[i], Index(path, i));
+      if (!name) continue;
+      const bool atom = std::ranges::all_of(*name, [](char c) {
+        return c > 0x20 && c < 0x7f &&
+               std::string_view("(){%*\"\\]").find(c) == std::string_view::npos;
+      });
+      if (atom) {
+        names.push_back(*name);
+      } else {
+        Error(Index(path, i), Quote(*name) + " is not a capability name (an IMAP atom)");
+      }
+    }
+    return names;
   }
 
   // The per-IP cap is counted at accept, before any route is known.

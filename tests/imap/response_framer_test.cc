@@ -70,6 +70,39 @@ TEST_CASE("response framer: every cut gives the same events") {
   }
 }
 
+TEST_CASE("response framer: LIST and LSUB held whole for SPECIAL-USE, literals included, any cut") {
+  const std::string lists =
+      "* LIST (\\HasNoChildren) \"/\" \"Sent Items\"\r\n"
+      "* LSUB () \"/\" {13}\r\nDeleted Items\r\n"
+      "* LIST () NIL {3}\r\n{1}\r\n (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"
+      "* 1 FETCH (BODY[] {3}\r\nabc)\r\n"
+      "* LIST () \"/\" {80}\r\n" +
+      std::string(80, 'x') +
+      "\r\n"  // over the limit: streamed
+      "a1 OK done\r\n";
+  const std::vector<std::string> expected = {
+      "line list  : * LIST (\\HasNoChildren) \"/\" \"Sent Items\"\r\n",
+      "end",
+      "line list  : * LSUB () \"/\" {13}\r\nDeleted Items\r\n",
+      "end",
+      "line list  : * LIST () NIL {3}\r\n{1}\r\n (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n",
+      "end",
+      "bytes:* 1 FETCH (BODY[] {3}\r\nabc)\r\n",
+      "end",
+      "bytes:* LIST () \"/\" {80}\r\n" + std::string(80, 'x') + "\r\n",
+      "end",
+      "line tagged a1 OK: a1 OK done\r\n",
+      "end",
+  };
+  for (const auto& cuts : CutSets(lists.size())) {
+    std::string passed;
+    REQUIRE(RunResponses(Split(lists, cuts), 64, &passed, false, true) == expected);
+    REQUIRE(passed == lists);
+  }
+  // Not asked for: LIST streams as data.
+  CHECK(RunResponses({lists}, 64, nullptr)[0].starts_with("bytes:* LIST"));
+}
+
 TEST_CASE("response framer: a long tag is still a tagged response") {
   const std::string tag(300, 't');
   const std::string line = tag + " NO [OVERQUOTA] full\r\n";

@@ -119,12 +119,16 @@ class RecordingSink : public ConversationSink {
   }
   void CommandBegan(Verb) override { ++commands; }
   void Fail(Failure) override { failed = true; }
+  void CountEmulated(Emulated kind) override { ++emulated[static_cast<size_t>(kind)]; }
+  void SetPollTimer(double seconds) override { poll_timer = seconds; }
 
   std::string backend;
   std::string client;
   size_t own_sent = 0;
   size_t commands = 0;
   bool failed = false;
+  size_t emulated[5] = {};  // by ConversationSink::Emulated
+  double poll_timer = 0;    // as last asked for
 };
 
 // An own command whose answers are all imapfront's.

@@ -166,7 +166,7 @@ struct ResponseRecorder : ResponseVisitor {
   }
   void OnResponseLine(const ResponseLine& line) override {
     Flush();
-    const char* kinds[] = {"cont", "tagged", "status", "capability"};
+    const char* kinds[] = {"cont", "tagged", "status", "capability", "list"};
     events.push_back(std::string("line ") + kinds[static_cast<int>(line.kind)] + " " +
                      std::string(line.tag) + " " + std::string(line.status) +
                      (line.passed_on ? " passed-on" : "") + ": " + Text(line.bytes));
@@ -180,8 +180,10 @@ struct ResponseRecorder : ResponseVisitor {
 
 // |finish|: the stream ends after |parts| (ResponseFramer::Finish).
 inline std::vector<std::string> RunResponses(const std::vector<std::string>& parts, size_t max_held,
-                                             std::string* passed, bool finish = false) {
+                                             std::string* passed, bool finish = false,
+                                             bool hold_lists = false) {
   ResponseFramer framer(max_held);
+  framer.set_hold_lists(hold_lists);
   ResponseRecorder r;
   for (const std::string& part : parts) framer.Feed(Bytes(part), r);
   if (finish) framer.Finish(r);
