@@ -276,6 +276,15 @@ void CommandFramer::AnsweredLocally() {
   OnServerTagged(tag_);
 }
 
+void CommandFramer::OnServerUntaggedBad() {
+  if (in_flight_.size() != 1) return;
+  if (in_flight_.front() == TagHash(tag_)) {
+    OnServerTagged(tag_);
+  } else {
+    in_flight_.clear();  // an earlier command's
+  }
+}
+
 void CommandFramer::AcceptIdleLocally() {
   if (state_ == State::kBlocked && await_ == Await::kIdle) {
     OnServerContinuation();

@@ -82,6 +82,10 @@ class CommandFramer {
   bool OnServerContinuation();
   // The server sent a tagged response with |tag|.
   void OnServerTagged(std::string_view tag);
+  // The server answered "* BAD" while exactly one command awaited its
+  // answer: a server that cannot parse a command (a line too long for it)
+  // answers untagged. The owner decides when that is the case.
+  void OnServerUntaggedBad();
   // imapfront answered the current command itself (it never reaches the
   // server, so no tagged answer will come from there); what the client still
   // sends of it (literals) is dropped.

@@ -181,7 +181,10 @@ bool Conversation::IsOwnTag(std::string_view tag) const {
 bool Conversation::DropOverlongLine(ResponseLine::Kind kind, std::string_view tag) {
   // An answer to imapfront's own command never reaches the client, however
   // long it is.
-  return kind == ResponseLine::Kind::kTagged && IsOwnTag(tag);
+  if (kind == ResponseLine::Kind::kTagged) return IsOwnTag(tag);
+  // Nor does an untagged line that comes while imapfront's capability probe
+  // holds the greeting back (the probe's CAPABILITY, too long to read).
+  return compat_ && compat_->discovering && own_in_flight() > 0;
 }
 
 bool Conversation::OwnTagged(const ResponseLine& line) {
@@ -247,6 +250,7 @@ void Conversation::OnResponseLine(const ResponseLine& line) {
     case ResponseLine::Kind::kStatus:
     case ResponseLine::Kind::kCapability:
       bye_seen_ = bye_seen_ || line.status == "BYE";
+      if (compat_ && line.status == "BAD") CompatUntaggedBad();
       if (own_in_flight() > 0 && !line.passed_on &&
           own_->in_flight.front().handler->TakeUntagged(line)) {
         return;
@@ -257,7 +261,7 @@ void Conversation::OnResponseLine(const ResponseLine& line) {
   if (pass && !line.passed_on) {
     RelayLine(line.bytes, line.kind == ResponseLine::Kind::kCapability);
   }
-  if (compat_ && line.kind == ResponseLine::Kind::kTagged) ServeDeferred();
+  if (compat_ && line.kind != ResponseLine::Kind::kContinuation) ServeDeferred();
   SendOwnCommands();
 }
 

@@ -214,6 +214,7 @@ class Conversation final : private ResponseVisitor {
   void ServeDeferred();
   bool CompatContinuation(const CommandStep& step);
   bool CompatServerLine(const ResponseLine& line);
+  void CompatUntaggedBad();
   void AnswerCurrent(std::string_view text);
   void AnswerEarlier(const std::string& tag, std::string_view text);
   void StartIdle(const std::string& tag);

@@ -132,7 +132,7 @@ void Conversation::EndDiscovery(const std::vector<std::string>& backend) {
 
 // The backend's greeting, held during the probe, with the list clients see.
 void Conversation::ReleaseGreeting() {
-  if (!compat_->held_greeting) return;
+  if (halted_ || !compat_->held_greeting) return;
   std::string greeting = std::move(*compat_->held_greeting);
   compat_->held_greeting.reset();
   std::string list;
@@ -222,7 +222,9 @@ bool ValidTag(std::string_view tag) {
 // match to a command, and an old one may do worse.
 bool Conversation::Emulates(std::string_view line) const {
   const Emulations& on = compat_->on;
-  if (!ValidTag(commands_.tag())) return true;
+  // A line without a valid tag or command name is refused here too, so
+  // that a lenient server cannot read "a  IDLE" as IDLE.
+  if (!ValidTag(commands_.tag()) || !ValidTag(commands_.name())) return true;
   switch (commands_.verb()) {
     case Verb::kIdle:
       return on.idle;
@@ -232,7 +234,8 @@ bool Conversation::Emulates(std::string_view line) const {
       return on.id;
     case Verb::kAuthenticate: {
       std::string_view rest = AuthenticateArguments(line, commands_.tag().size());
-      return on.auth_plain && EqualsIgnoreCase(rest.substr(0, rest.find(' ')), "PLAIN");
+      const std::string_view mechanism = rest.substr(0, rest.find(' '));
+      return on.auth_plain && (EqualsIgnoreCase(mechanism, "PLAIN") || !ValidTag(mechanism));
     }
     default:
       return false;
@@ -240,6 +243,11 @@ bool Conversation::Emulates(std::string_view line) const {
 }
 
 bool Conversation::CompatCommand(const CommandStep& step) {
+  // A command the framer refused (a literal over the limit) is answered so.
+  if (step.disposition != LineDisposition::kForward &&
+      step.disposition != LineDisposition::kForwardAsSync) {
+    return false;
+  }
   const std::string_view line = AsText(step.bytes);
   if (!Emulates(line)) return false;
   if (BackendBusyBefore()) {
@@ -260,7 +268,7 @@ bool Conversation::BackendBusyBefore() const {
 }
 
 void Conversation::ServeDeferred() {
-  if (!compat_->deferred || BackendBusyBefore()) return;
+  if (halted_ || !compat_->deferred || BackendBusyBefore()) return;
   const std::string line = std::move(*compat_->deferred);
   compat_->deferred.reset();
   ServeCommand(line, compat_->deferred_end);
@@ -272,6 +280,10 @@ void Conversation::ServeCommand(std::string_view line, bool command_end) {
   if (!ValidTag(tag)) {
     commands_.AnsweredLocally();
     AnswerClient("* BAD Invalid tag\r\n");
+    return;
+  }
+  if (!ValidTag(commands_.name())) {
+    AnswerCurrent("BAD Invalid command name");
     return;
   }
   const bool bare = NoArgumentsIn(line, command_end);
@@ -308,7 +320,7 @@ void Conversation::ServeCommand(std::string_view line, bool command_end) {
       sink_->CountEmulated(Sink::Emulated::kAuthPlain);
       const std::string_view rest = AuthenticateArguments(line, tag.size());
       const size_t mechanism = std::min(rest.find(' '), rest.size());
-      if (!command_end) {
+      if (!command_end || !ValidTag(rest.substr(0, mechanism))) {
         AnswerCurrent("BAD Invalid AUTHENTICATE arguments");
       } else if (mechanism < rest.size()) {
         PlainResponse(tag, rest.substr(mechanism + 1));  // SASL-IR
@@ -423,6 +435,17 @@ void Conversation::SendLoginPiece() {
 
 // ---- the backend's responses ----------------------------------------------------------
 
+// A server that cannot parse a command (too long for it, say) answers it
+// "* BAD" without a tag. When one client command is all the backend has,
+// that is its answer: without this, pipelining: false and the ordering of
+// emulated commands would wait for a tagged answer that never comes.
+void Conversation::CompatUntaggedBad() {
+  if (compat_->local_tags == 0 && own_in_flight() == 0 && commands_.tags_in_flight() == 1 &&
+      compat_->login.empty()) {
+    commands_.OnServerUntaggedBad();
+  }
+}
+
 // Backend lines that compat takes: the "+" for an emulated LOGIN's literals
 // (the client never sees it), and LIST/LSUB responses for SPECIAL-USE.
 bool Conversation::CompatServerLine(const ResponseLine& line) {
@@ -433,7 +456,10 @@ bool Conversation::CompatServerLine(const ResponseLine& line) {
       return true;
     case ResponseLine::Kind::kTagged:
       // A refused literal ends the LOGIN early; its answer is the client's.
-      if (!compat_->login.empty() && line.tag == compat_->auth_tag) compat_->login.clear();
+      if (!compat_->login.empty() && line.tag == compat_->auth_tag) {
+        for (std::string& piece : compat_->login) std::fill(piece.begin(), piece.end(), '\0');
+        compat_->login.clear();
+      }
       return false;
     case ResponseLine::Kind::kList: {
       auto rewritten = AddSpecialUse(AsText(line.bytes), compat_->options->special_use);

@@ -43,7 +43,10 @@ void ResponseFramer::Feed(std::span<const uint8_t> input, ResponseVisitor& visit
         n = static_cast<size_t>(std::min<uint64_t>(literal_left_, input.size()));
         held_.append(reinterpret_cast<const char*>(input.data()), n);
         literal_left_ -= n;
-        if (literal_left_ == 0) state_ = State::kHeld;
+        if (literal_left_ == 0) {
+          state_ = State::kHeld;
+          list_line_ = held_.size();  // the response's next line starts here
+        }
         break;
       case State::kStream:
         n = FeedStream(input, visitor);
@@ -64,6 +67,7 @@ void ResponseFramer::Finish(ResponseVisitor& visitor) {
   const bool drop = dropping_ || (state_ == State::kHeld && visitor.DropOverlongLine(kind_, tag_));
   if (!drop) visitor.OnResponseBytes(Bytes(held_));
   held_.clear();
+  list_line_ = 0;
   if (state_ == State::kLineStart) state_ = State::kStream;  // still inside that line
 }
 
@@ -158,7 +162,8 @@ size_t ResponseFramer::FeedHeldList(std::span<const uint8_t> input, ResponseVisi
   }
   held_.append(reinterpret_cast<const char*>(input.data()), take);
   if (!lf) return take;
-  auto literal = ParseLiteralHeader(StripLineEnding(held_));
+  // Only this line's own text: a literal before it may end in "{12}" too.
+  auto literal = ParseLiteralHeader(StripLineEnding(std::string_view(held_).substr(list_line_)));
   if (!literal) {
     EmitHeld(visitor);
   } else if (held_.size() + literal->size > max_held_line_) {
@@ -169,6 +174,8 @@ size_t ResponseFramer::FeedHeldList(std::span<const uint8_t> input, ResponseVisi
   } else if (literal->size > 0) {
     literal_left_ = literal->size;
     state_ = State::kHeldLiteral;
+  } else {
+    list_line_ = held_.size();
   }
   return take;
 }
@@ -177,8 +184,9 @@ size_t ResponseFramer::FeedHeldList(std::span<const uint8_t> input, ResponseVisi
 // streams as any data response does.
 void ResponseFramer::StreamHeldList(ResponseVisitor& visitor) {
   visitor.OnResponseBytes(Bytes(held_));
-  RememberTail(held_);
+  RememberTail(std::string_view(held_).substr(list_line_));
   held_.clear();
+  list_line_ = 0;
   state_ = State::kStream;
 }
 
@@ -198,6 +206,7 @@ void ResponseFramer::EmitHeld(ResponseVisitor& visitor) {
   visitor.OnResponseLine(line);
   visitor.OnResponseEnd();
   held_.clear();
+  list_line_ = 0;
   if (held_.capacity() > 4096) held_.shrink_to_fit();
   overflowed_ = false;
   dropping_ = false;

@@ -88,6 +88,7 @@ class ResponseFramer {
 
   size_t max_held_line_;
   bool hold_lists_ = false;
+  size_t list_line_ = 0;  // a held LIST response: where its current line starts in held_
   State state_ = State::kLineStart;
   ResponseLine::Kind kind_ = ResponseLine::Kind::kStatus;
   bool overflowed_ = false;  // a held line passed the limit and is streaming

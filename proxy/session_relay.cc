@@ -3,6 +3,8 @@
 // backend and what imapfront answers; backend bytes go through it on the
 // way back (backend_connect.cc feeds them). This file carries out what the
 // Conversation asks for.
+#include <cmath>
+
 #include "proxy/log.h"
 #include "proxy/session.h"
 
@@ -70,7 +72,7 @@ void Session::CountEmulated(Emulated kind) {
 // An emulated IDLE's polls share the relay timer; they are not activity.
 void Session::SetPollTimer(double seconds) {
   poll_deadline_ms_ =
-      seconds > 0 ? uv_now(host_->loop()) + static_cast<uint64_t>(seconds * 1000) : 0;
+      seconds > 0 ? uv_now(host_->loop()) + static_cast<uint64_t>(std::ceil(seconds * 1000)) : 0;
   if (phase_ == Phase::kRelay) ArmRelayTimer();
 }
 

@@ -30,6 +30,7 @@ std::optional<PlainCredentials> ParsePlainMessage(std::string_view message) {
 std::vector<std::string> LoginCommand(std::string_view tag, std::string_view user,
                                       std::string_view password) {
   std::vector<std::string> pieces;
+  pieces.reserve(3);  // no copies of the password left behind by a reallocation
   std::string piece(tag);
   piece += " LOGIN ";
   auto argument = [&](std::string_view value, std::string_view after) {

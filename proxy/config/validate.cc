@@ -30,6 +30,7 @@ constexpr std::string_view kCompatKeys[] = {"idle",       "idle_poll_interval", 
                                             "id",         "auth_plain",         "special_use",
                                             "pipelining", "capabilities"};
 constexpr std::string_view kCompatCapabilityKeys[] = {"remove", "add"};
+constexpr double kMinPollInterval = 0.05;
 constexpr Choice<bool> kEmulateModes[] = {{"pass", false}, {"emulate", true}};
 constexpr Choice<bool> kIdModes[] = {{"pass", false}, {"local", true}};
 // RFC 6154 (and RFC 8457's \Important).
@@ -359,7 +360,7 @@ class ConfigValidator : private JsonChecks {
           compat->remove = CapabilityNames(*remove, Join(at, "remove"));
         }
         if (const Json* add = Find(*capabilities, "add")) {
-          compat->add = CapabilityNames(*add, Join(at, "add"));
+          compat->add = CapabilityNames(*add, Join(at, "add"), true);
         }
       }
     }
@@ -378,8 +379,14 @@ class ConfigValidator : private JsonChecks {
       auto it = std::find_if(known.begin(), known.end(), [&](std::string_view k) {
         return imap::EqualsIgnoreCase(k, *attribute);
       });
+      const bool inbox_twice = imap::EqualsIgnoreCase(mailbox, "INBOX") &&
+                               std::any_of(uses->begin(), uses->end(), [](const auto& u) {
+                                 return imap::EqualsIgnoreCase(u.first, "INBOX");
+                               });
       if (it == known.end()) {
         Error(at, Quote(*attribute) + " is not " + Alternatives(known));
+      } else if (inbox_twice) {
+        Error(at, "INBOX is named twice (INBOX is the same mailbox in any case)");
       } else if (!mailbox.empty()) {
         uses->emplace_back(mailbox, std::string(*it));
       }
@@ -388,7 +395,10 @@ class ConfigValidator : private JsonChecks {
 
   // Capability names: atoms (RFC 9051 capability = atom), "AUTH=" and "X-"
   // names included.
-  std::vector<std::string> CapabilityNames(const Json& v, const std::string& path) {
+  // |added|: names clients will be shown, where the ones imapfront strips
+  // (they belong between the client and imapfront) are errors.
+  std::vector<std::string> CapabilityNames(const Json& v, const std::string& path,
+                                           bool added = false) {
     std::vector<std::string> names;
     if (!IsArray(v, path, true)) return names;
     for (size_t i = 0; i < v.size(); ++i) {
@@ -398,7 +408,14 @@ class ConfigValidator : private JsonChecks {
         return c > 0x20 && c < 0x7f &&
                std::string_view("(){%*\"\\]").find(c) == std::string_view::npos;
       });
-      if (atom) {
+      const bool transport = imap::EqualsIgnoreCase(*name, "STARTTLS") ||
+                             imap::EqualsIgnoreCase(*name, "LOGINDISABLED") ||
+                             imap::EqualsIgnoreCase(name->substr(0, 9), "COMPRESS=");
+      if (added && transport) {
+        Error(Index(path, i), Quote(*name) +
+                                  " belongs between the client and imapfront, which does not "
+                                  "offer it inside TLS");
+      } else if (atom) {
         names.push_back(*name);
       } else {
         Error(Index(path, i), Quote(*name) + " is not a capability name (an IMAP atom)");

@@ -95,6 +95,27 @@ TEST_CASE("compat: commands pipelined in the handshake, cut per byte, wait for t
   CHECK(t.backend.received(0) == "imapfront1 CAPABILITY\r\na2 NOOP\r\na3 LOGOUT\r\n");
 }
 
+TEST_CASE("compat: after STARTTLS the probe still goes first; CAPABILITY shows the edited list") {
+  E2eOptions options = Legacy();
+  options.starttls = true;
+  E2e t(options);
+  Socket s = Socket::Connect(t.plain_port);
+  std::string got;
+  REQUIRE(ReadPlainUntil(s, &got, kStartTlsGreeting));
+  REQUIRE(s.SendAll("a STARTTLS\r\n"));
+  REQUIRE(ReadPlainUntil(s, &got, "a OK"));
+  TlsClient client(std::move(s), "localhost");
+  REQUIRE(client.Handshake("b CAPABILITY\r\nc IDLE\r\n"));
+  REQUIRE(client.ReadUntil("+ idling\r\n"));
+  REQUIRE(client.Send("DONE\r\n"));
+  REQUIRE(client.ReadUntil("c OK IDLE terminated\r\n"));
+  CHECK(client.received().starts_with("* CAPABILITY " + kLegacyClientList +
+                                      "\r\nb OK CAPABILITY completed\r\n+ idling\r\n"));
+  CHECK(t.backend.received(0).starts_with("imapfront1 CAPABILITY\r\nb CAPABILITY\r\n"));
+  CheckNothingUnadvertised(t.backend.received(0));
+  client.SendCloseNotify();
+}
+
 TEST_CASE("compat: a greeting with a CAPABILITY code needs no probe; what the backend has passes") {
   LegacyScript modern;
   modern.greeting = "* OK [CAPABILITY IMAP4rev1 IDLE ID] modern server ready\r\n";
@@ -373,13 +394,14 @@ TEST_CASE("compat: without compat nothing is probed and nothing changes") {
 TEST_CASE("compat: config errors name the JSON path of the bad key or value") {
   TestSetup setup;
   Json config = setup.Config({143});
-  config["routes"][0]["compat"] = {{"idle", "yes"},
-                                   {"idle_poll_interval", 0},
-                                   {"id", "emulate"},
-                                   {"pipelining", "no"},
-                                   {"special_use", {{"Sent", "\\Outbox"}}},
-                                   {"capabilities", {{"add", {"BAD ATOM"}}, {"drop", {}}}},
-                                   {"unselet", "emulate"}};
+  config["routes"][0]["compat"] = {
+      {"idle", "yes"},
+      {"idle_poll_interval", 0},
+      {"id", "emulate"},
+      {"pipelining", "no"},
+      {"special_use", {{"Sent", "\\Outbox"}, {"INBOX", "\\Sent"}, {"inbox", "\\Trash"}}},
+      {"capabilities", {{"add", {"BAD ATOM", "STARTTLS"}}, {"drop", {}}}},
+      {"unselet", "emulate"}};
   const std::string path = setup.dir + "/compat.json";
   WriteFile(path, config.dump());
   auto check = RunCommand({IMAPFRONT_BINARY, "--check-config", path});
@@ -389,7 +411,8 @@ TEST_CASE("compat: config errors name the JSON path of the bad key or value") {
        {p + "idle: \"yes\" is not", p + "idle_poll_interval: must be greater than 0",
         p + "id: \"emulate\" is not", p + "pipelining: must be true or false",
         p + "special_use.Sent: \"\\Outbox\" is not", p + "capabilities.add[0]: \"BAD ATOM\" is not",
-        p + "capabilities.drop", p + "unselet"}) {
+        p + "special_use.inbox: INBOX is named twice",
+        p + "capabilities.add[1]: \"STARTTLS\" belongs", p + "capabilities.drop", p + "unselet"}) {
     CHECK_MESSAGE(check.output.find(error) != std::string::npos, error);
   }
 }

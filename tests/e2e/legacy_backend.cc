@@ -84,6 +84,8 @@ ScriptedBackend::Script LegacyImap(LegacyScript script) {
       }
       pos = eol + 2;
       if (script.answer_delay.count() > 0) std::this_thread::sleep_for(script.answer_delay);
+      // Pipelined: the next command is here before this one's answer.
+      if (script.answer_delay.count() > 0) c.ReadBytes(pos + 1, Duration(5));
       if (c.received().size() > pos) ++*script.pipelined;
       if (command.name == "LOGOUT") {
         c.Send("* BYE Microsoft Exchange Server 2003 IMAP4rev1 server signing off\r\n" +

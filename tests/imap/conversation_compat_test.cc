@@ -235,6 +235,30 @@ TEST_CASE("compat: a line without a valid tag is answered * BAD here, after earl
       "* BAD Invalid tag\r\n* BAD Invalid tag\r\na2 OK NOOP completed\r\n"));
 }
 
+TEST_CASE("compat: a malformed command name or mechanism is refused here, never guessed at") {
+  const CompatOptions compat = AllOn();
+  auto r = PlayCompat({"a1  IDLE\r\na2 AUTHENTICATE  PLAIN AHVzZXIAcGFzcw==\r\n"
+                       "a3 AUTHENTICATE PLAIN\tAHVzZXIAcGFzcw==\r\na4 NOOP\r\n"},
+                      compat, kCodedGreeting);
+  CHECK(r->backend_seen == "a4 NOOP\r\n");
+  CHECK(r->sink.client.find("a1 BAD Invalid command name\r\n") != std::string::npos);
+  CHECK(r->sink.client.find("a2 BAD Invalid AUTHENTICATE arguments\r\n") != std::string::npos);
+  CHECK(r->sink.client.find("a3 BAD Invalid AUTHENTICATE arguments\r\n") != std::string::npos);
+}
+
+TEST_CASE("compat: an untagged BAD answers the one command the backend has") {
+  CompatOptions compat = AllOn();
+  compat.pipelining = false;
+  auto r = PlayCompat({"a1 TOOLONG xxxx\r\na2 NOOP\r\na3 ID NIL\r\n"}, compat, kCodedGreeting);
+  CHECK(r->held.empty());
+  CHECK(r->backend_seen == "a1 TOOLONG xxxx\r\na2 NOOP\r\n");
+  CHECK(
+      r->sink.client.ends_with("* BAD Command line too long\r\na2 OK NOOP completed\r\n"
+                               "* ID (\"name\" \"imapfront\" \"version\" \"test\")\r\n"
+                               "a3 OK ID completed\r\n"));
+  CHECK(r->backend.pipelined == 0);
+}
+
 TEST_CASE("compat: without compat nothing changes and nothing is probed") {
   const CompatOptions none;
   auto r = PlayCompat({"a1 ID NIL\r\n"}, none, kBareGreeting);

@@ -74,7 +74,8 @@ TEST_CASE("response framer: LIST and LSUB held whole for SPECIAL-USE, literals i
   const std::string lists =
       "* LIST (\\HasNoChildren) \"/\" \"Sent Items\"\r\n"
       "* LSUB () \"/\" {13}\r\nDeleted Items\r\n"
-      "* LIST () NIL {3}\r\n{1}\r\n (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"
+      "* LIST () \"/\" {6}\r\nx\"{12}\r\n"  // a name that looks like a literal header
+      "* LIST () NIL {3}\r\n{1} (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"
       "* 1 FETCH (BODY[] {3}\r\nabc)\r\n"
       "* LIST () \"/\" {80}\r\n" +
       std::string(80, 'x') +
@@ -85,7 +86,9 @@ TEST_CASE("response framer: LIST and LSUB held whole for SPECIAL-USE, literals i
       "end",
       "line list  : * LSUB () \"/\" {13}\r\nDeleted Items\r\n",
       "end",
-      "line list  : * LIST () NIL {3}\r\n{1}\r\n (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n",
+      "line list  : * LIST () \"/\" {6}\r\nx\"{12}\r\n",
+      "end",
+      "line list  : * LIST () NIL {3}\r\n{1} (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n",
       "end",
       "bytes:* 1 FETCH (BODY[] {3}\r\nabc)\r\n",
       "end",

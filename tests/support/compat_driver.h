@@ -91,6 +91,10 @@ class LegacyBackend {
         return;
       }
     }
+    if (name == "TOOLONG") {  // what an old server says to a line it cannot read
+      Answer(out, "* BAD Command line too long\r\n");
+      return;
+    }
     if (name == "CAPABILITY") {
       Answer(out, "* CAPABILITY " + capabilities_ + "\r\n" + tag + " OK CAPABILITY completed\r\n");
     } else if (name == "NOOP") {
