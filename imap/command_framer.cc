@@ -277,12 +277,12 @@ void CommandFramer::AnsweredLocally() {
 }
 
 void CommandFramer::OnServerUntaggedBad() {
-  if (in_flight_.size() != 1) return;
-  if (in_flight_.front() == TagHash(tag_)) {
+  if (in_flight_.empty()) return;
+  if (in_flight_.size() == 1 && in_flight_.front() == TagHash(tag_)) {
     OnServerTagged(tag_);
-  } else {
-    in_flight_.clear();  // an earlier command's
+    return;
   }
+  in_flight_.erase(in_flight_.begin());  // the oldest: an earlier command's
 }
 
 void CommandFramer::AcceptIdleLocally() {

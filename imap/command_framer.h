@@ -82,9 +82,9 @@ class CommandFramer {
   bool OnServerContinuation();
   // The server sent a tagged response with |tag|.
   void OnServerTagged(std::string_view tag);
-  // The server answered "* BAD" while exactly one command awaited its
-  // answer: a server that cannot parse a command (a line too long for it)
-  // answers untagged. The owner decides when that is the case.
+  // The server answered the oldest command awaiting an answer with an
+  // untagged "* BAD" (a server that cannot parse a command, a line too long
+  // for it, answers so). The owner decides when that is the case.
   void OnServerUntaggedBad();
   // imapfront answered the current command itself (it never reaches the
   // server, so no tagged answer will come from there); what the client still

@@ -436,12 +436,16 @@ void Conversation::SendLoginPiece() {
 // ---- the backend's responses ----------------------------------------------------------
 
 // A server that cannot parse a command (too long for it, say) answers it
-// "* BAD" without a tag. When one client command is all the backend has,
-// that is its answer: without this, pipelining: false and the ordering of
-// emulated commands would wait for a tagged answer that never comes.
+// "* BAD" without a tag. When one client command is all the backend has
+// (nothing of imapfront's, no IDLE or UNSELECT it serves), that is its answer: without this,
+// pipelining: false and the ordering of emulated commands would wait for a tagged answer that never
+// comes.
 void Conversation::CompatUntaggedBad() {
-  if (compat_->local_tags == 0 && own_in_flight() == 0 && commands_.tags_in_flight() == 1 &&
-      compat_->login.empty()) {
+  // An emulated command waiting its turn has its tag in flight, but is not
+  // at the backend.
+  const size_t waiting = compat_->deferred && !commands_.tag().empty() ? 1 : 0;
+  if (compat_->local_tags == 0 && own_in_flight() == 0 &&
+      commands_.tags_in_flight() == 1 + waiting && compat_->login.empty()) {
     commands_.OnServerUntaggedBad();
   }
 }

@@ -33,17 +33,6 @@ std::string WithoutOwn(const std::string& stream) {
   return out;
 }
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  for (size_t at; (at = text.find('\n', start)) != std::string::npos; start = at + 1) {
-    lines.push_back(text.substr(start, at + 1 - start));
-  }
-  lines.push_back(text.substr(start));
-  std::sort(lines.begin(), lines.end());
-  return lines;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -72,7 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& client = whole->sink.client;
   const bool unordered = client.find("[TOOBIG]") != std::string::npos ||
                          client.find(" is not available here") != std::string::npos;
-  if (unordered ? Lines(client) != Lines(cut->sink.client) : client != cut->sink.client) {
+  if (unordered ? SortedLines(client) != SortedLines(cut->sink.client)
+                : client != cut->sink.client) {
     std::abort();
   }
   if (WithoutOwn(whole->backend_seen) != WithoutOwn(cut->backend_seen)) std::abort();

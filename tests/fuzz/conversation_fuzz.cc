@@ -28,17 +28,6 @@ std::string WithoutOwn(std::string backend) {
   return backend;
 }
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  for (size_t at; (at = text.find('\n', start)) != std::string::npos; start = at + 1) {
-    lines.push_back(text.substr(start, at + 1 - start));
-  }
-  lines.push_back(text.substr(start));
-  std::sort(lines.begin(), lines.end());
-  return lines;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -69,7 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // answered; otherwise it is the same, though imapfront's own answers
   // (refusals) may come before or after the backend's answers to earlier
   // pipelined commands, as answers to pipelined commands may.
-  if (!whole->sink.failed && Lines(cut->sink.client) != Lines(whole->sink.client)) std::abort();
+  if (!whole->sink.failed && SortedLines(cut->sink.client) != SortedLines(whole->sink.client))
+    std::abort();
   const auto with_own = Play(parts, own, options);
   if (with_own->backend.own_commands().size() != with_own->sink.own_sent) std::abort();
   if (WithoutOwn(with_own->sink.backend) != whole->sink.backend) std::abort();

@@ -9,6 +9,7 @@
 // client must never see.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -106,6 +107,18 @@ class FakeBackend {
   std::vector<std::string> own_commands_;
   size_t commands_ = 0;
 };
+
+// |text|'s lines (each with its LF), sorted: the same answers in any order.
+inline std::vector<std::string> SortedLines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t at; (at = text.find('\n', start)) != std::string::npos; start = at + 1) {
+    lines.push_back(text.substr(start, at + 1 - start));
+  }
+  lines.push_back(text.substr(start));
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
 
 // Records what the Conversation asks for.
 class RecordingSink : public ConversationSink {
