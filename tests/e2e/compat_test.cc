@@ -23,8 +23,12 @@ Json AllCompat(double poll = 30) {
           {"id", "local"},
           {"auth_plain", "emulate"},
           {"special_use",
-           {{"Sent Items", "\\Sent"}, {"Deleted Items", "\\Trash"}, {"INBOX", "\\Important"}}},
-          {"capabilities", {{"remove", {"MAILBOX-REFERRALS", "login-referrals"}}}}};
+           {{"Sent Items", "\\Sent"},
+            {"Deleted Items", "\\Trash"},
+            {"INBOX", "\\Important"},
+            {"Drafts", "\\Drafts"}}},  // already there: not added twice
+          {"capabilities",
+           {{"remove", {"MAILBOX-REFERRALS", "login-referrals"}}, {"add", {"X-Imapfront"}}}}};
 }
 
 E2eOptions Legacy(LegacyScript script = {}, Json compat = AllCompat(),
@@ -122,7 +126,9 @@ TEST_CASE("compat: a greeting with a CAPABILITY code needs no probe; what the ba
   E2e t(Legacy(modern));
   auto client = LegacyGreeted(t);
   CHECK(client->received() ==
-        "* OK [CAPABILITY IMAP4rev1 IDLE ID UNSELECT AUTH=PLAIN SASL-IR SPECIAL-USE] modern server "
+        "* OK [CAPABILITY IMAP4rev1 IDLE ID UNSELECT AUTH=PLAIN SASL-IR SPECIAL-USE X-Imapfront] "
+        "modern "
+        "server "
         "ready\r\n");
   REQUIRE(client->Send("a1 ID NIL\r\na2 IDLE\r\n"));
   REQUIRE(client->ReadUntil("a2 BAD"));  // the scripted server only pretends to have them
@@ -328,8 +334,8 @@ TEST_CASE("compat: SPECIAL-USE attributes in LIST and LSUB; everything else byte
     expected += r + "(\\HasNoChildren \\Sent) \"/\" \"Sent Items\"\r\n" + r +
                 "(\\Trash) \"/\" {13}\r\nDeleted Items\r\n" + r +
                 "(\\HasNoChildren \\Important) \"/\" Inbox\r\n" + r +
-                "(\\HasNoChildren) \"/\" Notes\r\n" + (kind[1] == 'I' ? "a1" : "a2") + " OK " +
-                kind + " completed\r\n";
+                "(\\HasNoChildren) \"/\" Notes\r\n" + r + "(\\Drafts) \"/\" Drafts\r\n" +
+                (kind[1] == 'I' ? "a1" : "a2") + " OK " + kind + " completed\r\n";
   }
   CHECK(client->received() == kLegacyGreeting + expected);
   client->SendCloseNotify();

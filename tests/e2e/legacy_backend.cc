@@ -42,7 +42,8 @@ std::string Answer(const LegacyScript& s, const Command& c, size_t* polls) {
     const std::string r = "* " + c.name + " ";
     return r + "(\\HasNoChildren) \"/\" \"Sent Items\"\r\n" + r +
            "() \"/\" {13}\r\nDeleted Items\r\n" + r + "(\\HasNoChildren) \"/\" Inbox\r\n" + r +
-           "(\\HasNoChildren) \"/\" Notes\r\n" + t + " OK " + c.name + " completed\r\n";
+           "(\\HasNoChildren) \"/\" Notes\r\n" + r + "(\\Drafts) \"/\" Drafts\r\n" + t + " OK " +
+           c.name + " completed\r\n";
   }
   if (c.name == "LOGIN") {
     return t + " OK [CAPABILITY " + s.capabilities + "] LOGIN completed\r\n";

@@ -33,10 +33,10 @@ struct LegacyScript {
 ScriptedBackend::Script LegacyImap(LegacyScript script = {});
 
 // The capability list the legacy server advertises, as a client sees it
-// through a route with "capabilities.remove" of the two referral names and
-// every emulation on.
+// through a route with "capabilities.remove" of the two referral names,
+// "capabilities.add" of X-Imapfront and every emulation on.
 inline const std::string kLegacyClientList =
     "IMAP4 IMAP4rev1 NAMESPACE LITERAL+ UIDPLUS CHILDREN IDLE UNSELECT ID AUTH=PLAIN SASL-IR "
-    "SPECIAL-USE";
+    "SPECIAL-USE X-Imapfront";
 
 }  // namespace imapfront::testing
