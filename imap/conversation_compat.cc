@@ -436,16 +436,17 @@ void Conversation::SendLoginPiece() {
 // ---- the backend's responses ----------------------------------------------------------
 
 // A server that cannot parse a command (too long for it, say) answers it
-// "* BAD" without a tag. When one client command is all the backend has
-// (nothing of imapfront's, no IDLE or UNSELECT it serves), that is its answer: without this,
-// pipelining: false and the ordering of emulated commands would wait for a tagged answer that never
-// comes.
+// "* BAD" without a tag, in that command's place among its answers: it is
+// the answer to the oldest client command at the backend. Without this,
+// pipelining: false and the ordering of emulated commands would wait for a
+// tagged answer that never comes. Not while imapfront has a command of its
+// own or an IDLE/UNSELECT of the client's in hand (the BAD may be theirs).
 void Conversation::CompatUntaggedBad() {
   // An emulated command waiting its turn has its tag in flight, but is not
   // at the backend.
   const size_t waiting = compat_->deferred && !commands_.tag().empty() ? 1 : 0;
-  if (compat_->local_tags == 0 && own_in_flight() == 0 &&
-      commands_.tags_in_flight() == 1 + waiting && compat_->login.empty()) {
+  if (compat_->local_tags == 0 && own_in_flight() == 0 && compat_->login.empty() &&
+      commands_.tags_in_flight() > waiting) {
     commands_.OnServerUntaggedBad();
   }
 }

@@ -261,6 +261,15 @@ TEST_CASE("compat: an untagged BAD answers the one command the backend has") {
   CHECK(r->backend.pipelined == 0);
 }
 
+TEST_CASE("compat: an untagged BAD answers the oldest command, also with others pipelined") {
+  const CompatOptions compat = AllOn();
+  auto r = PlayCompat({"a TOOLONG\r\na5 NOOP\r\na5 ID NIL\r\n"}, compat, kCodedGreeting);
+  CHECK(r->held.empty());
+  CHECK(r->sink.client.ends_with(
+      "* BAD Command line too long\r\na5 OK NOOP completed\r\n"
+      "* ID (\"name\" \"imapfront\" \"version\" \"test\")\r\na5 OK ID completed\r\n"));
+}
+
 TEST_CASE("compat: without compat nothing changes and nothing is probed") {
   const CompatOptions none;
   auto r = PlayCompat({"a1 ID NIL\r\n"}, none, kBareGreeting);
