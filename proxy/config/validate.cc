@@ -339,8 +339,14 @@ class ConfigValidator : private JsonChecks {
     mode("id", &compat->local_id, kIdModes);
     mode("auth_plain", &compat->emulate_auth_plain, kEmulateModes);
     if (const Json* interval = Find(v, "idle_poll_interval")) {
-      compat->idle_poll_interval = Seconds(*interval, Join(path, "idle_poll_interval"), true)
-                                       .value_or(compat->idle_poll_interval);
+      const std::string at = Join(path, "idle_poll_interval");
+      if (auto seconds = Seconds(*interval, at, true)) {
+        if (*seconds < kMinPollInterval) {
+          Error(at, "must be at least 0.05 seconds (one NOOP per interval)");
+        } else {
+          compat->idle_poll_interval = *seconds;
+        }
+      }
     }
     if (const Json* pipelining = Find(v, "pipelining")) {
       if (pipelining->is_boolean()) {

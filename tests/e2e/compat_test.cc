@@ -402,7 +402,7 @@ TEST_CASE("compat: config errors name the JSON path of the bad key or value") {
   Json config = setup.Config({143});
   config["routes"][0]["compat"] = {
       {"idle", "yes"},
-      {"idle_poll_interval", 0},
+      {"idle_poll_interval", 0.01},
       {"id", "emulate"},
       {"pipelining", "no"},
       {"special_use", {{"Sent", "\\Outbox"}, {"INBOX", "\\Sent"}, {"inbox", "\\Trash"}}},
@@ -414,7 +414,7 @@ TEST_CASE("compat: config errors name the JSON path of the bad key or value") {
   CHECK(check.exit_code == 1);
   const std::string p = path + ": routes[0].compat.";
   for (const std::string& error :
-       {p + "idle: \"yes\" is not", p + "idle_poll_interval: must be greater than 0",
+       {p + "idle: \"yes\" is not", p + "idle_poll_interval: must be at least 0.05 seconds",
         p + "id: \"emulate\" is not", p + "pipelining: must be true or false",
         p + "special_use.Sent: \"\\Outbox\" is not", p + "capabilities.add[0]: \"BAD ATOM\" is not",
         p + "special_use.inbox: INBOX is named twice",
