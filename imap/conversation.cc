@@ -118,7 +118,9 @@ void Conversation::NoteUser(const CommandStep& step) {
   }
   if (!step.command_start) return;
   user_next_ = UserSource::kNone;  // a refused AUTHENTICATE leaves nothing pending
-  switch (commands_.verb()) {
+  const Verb verb = commands_.verb();
+  if (verb == Verb::kLogin || verb == Verb::kAuthenticate) login_tag_ = commands_.tag();
+  switch (verb) {
     case Verb::kLogin:
       if (auto login = ParseLoginUser(line)) {
         user_ = login->user;
@@ -212,6 +214,18 @@ void Conversation::OnBackendGreeting(std::span<const uint8_t> line, bool relay) 
   SendOwnCommands();
 }
 
+void Conversation::OnBackendLoggedIn(std::span<const uint8_t> ok_line,
+                                     const std::vector<std::string>& capabilities,
+                                     std::string_view user) {
+  if (halted_) return;
+  greeted_ = true;
+  user_.assign(user.substr(0, kMaxUser));
+  login_ = Login::kOk;
+  if (compat_ && compat_->discovering) EndDiscovery(capabilities);
+  RelayLine(ok_line, false);
+  SendOwnCommands();
+}
+
 void Conversation::OnBackendBytes(std::span<const uint8_t> bytes) {
   if (halted_ || bytes.empty()) return;
   responses_.Feed(bytes, *this);
@@ -243,6 +257,10 @@ void Conversation::OnResponseLine(const ResponseLine& line) {
         if (compat_) ServeDeferred();
         SendOwnCommands();
         return;
+      }
+      if (!login_tag_.empty() && line.tag == login_tag_) {
+        login_ = line.status == "OK" ? Login::kOk : Login::kFailed;
+        login_tag_.clear();
       }
       commands_.OnServerTagged(line.tag);
       break;

@@ -110,6 +110,13 @@ class Conversation final : private ResponseVisitor {
   // owner's GreetingScanner. |relay|: show it to the client (false after
   // STARTTLS, where imapfront greeted itself).
   void OnBackendGreeting(std::span<const uint8_t> line, bool relay);
+  // On a login: "proxy" listener: imapfront logged |user| in at the backend
+  // itself (imap::BackendLogin), and this conversation begins there, in the
+  // authenticated state. |ok_line| is the backend's tagged OK with the
+  // backend's |capabilities| as its code: the client sees it with the list
+  // clients see (compat decides from |capabilities|, which is its discovery).
+  void OnBackendLoggedIn(std::span<const uint8_t> ok_line,
+                         const std::vector<std::string>& capabilities, std::string_view user);
   // Backend bytes after the greeting.
   void OnBackendBytes(std::span<const uint8_t> bytes);
   // The client will send no more (it half-closed): imapfront sends no new
@@ -171,6 +178,9 @@ class Conversation final : private ResponseVisitor {
   static constexpr const char* kBackendClosedBye = "[UNAVAILABLE] Server closed the connection";
   // The login name from LOGIN or AUTHENTICATE PLAIN; never a password.
   const std::string& user() const { return user_; }
+  // How the last LOGIN or AUTHENTICATE the backend answered went.
+  enum class Login { kNone, kOk, kFailed };
+  Login login() const { return login_; }
 
  private:
   enum class UserSource { kNone, kLoginLiteral, kPlainResponse };
@@ -237,6 +247,8 @@ class Conversation final : private ResponseVisitor {
   bool client_ended_ = false;
   std::string user_;
   UserSource user_next_ = UserSource::kNone;
+  Login login_ = Login::kNone;
+  std::string login_tag_;  // the LOGIN or AUTHENTICATE awaiting its answer
   // imapfront's own commands, made on the first Send: a session that never
   // sends one (every session today) pays one pointer. Vectors, not deques
   // (an empty std::deque allocates); they hold a few entries at most.

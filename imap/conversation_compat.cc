@@ -14,6 +14,7 @@
 #include "imap/emulation/auth_plain.h"
 #include "imap/emulation/special_use.h"
 #include "imap/literal.h"
+#include "imap/syntax.h"
 
 namespace imapfront::imap {
 namespace {
@@ -208,12 +209,6 @@ std::string_view AuthenticateArguments(std::string_view line, size_t tag_size) {
                                             : std::string_view();
 }
 
-// tag = 1*<any ASTRING-CHAR except "+"> (RFC 9051 9).
-bool ValidTag(std::string_view tag) {
-  return !tag.empty() && std::all_of(tag.begin(), tag.end(), [](char c) {
-    return c > 0x20 && c < 0x7f && std::string_view("(){%*\"\\+").find(c) == std::string_view::npos;
-  });
-}
 
 }  // namespace
 
@@ -224,7 +219,7 @@ bool Conversation::Emulates(std::string_view line) const {
   const Emulations& on = compat_->on;
   // A line without a valid tag or command name is refused here too, so
   // that a lenient server cannot read "a  IDLE" as IDLE.
-  if (!ValidTag(commands_.tag()) || !ValidTag(commands_.name())) return true;
+  if (!IsValidTag(commands_.tag()) || !IsValidTag(commands_.name())) return true;
   switch (commands_.verb()) {
     case Verb::kIdle:
       return on.idle;
@@ -235,7 +230,7 @@ bool Conversation::Emulates(std::string_view line) const {
     case Verb::kAuthenticate: {
       std::string_view rest = AuthenticateArguments(line, commands_.tag().size());
       const std::string_view mechanism = rest.substr(0, rest.find(' '));
-      return on.auth_plain && (EqualsIgnoreCase(mechanism, "PLAIN") || !ValidTag(mechanism));
+      return on.auth_plain && (EqualsIgnoreCase(mechanism, "PLAIN") || !IsValidTag(mechanism));
     }
     default:
       return false;
@@ -277,12 +272,12 @@ void Conversation::ServeDeferred() {
 
 void Conversation::ServeCommand(std::string_view line, bool command_end) {
   const std::string tag = commands_.tag();
-  if (!ValidTag(tag)) {
+  if (!IsValidTag(tag)) {
     commands_.AnsweredLocally();
     AnswerClient("* BAD Invalid tag\r\n");
     return;
   }
-  if (!ValidTag(commands_.name())) {
+  if (!IsValidTag(commands_.name())) {
     AnswerCurrent("BAD Invalid command name");
     return;
   }
@@ -309,10 +304,7 @@ void Conversation::ServeCommand(std::string_view line, bool command_end) {
       return;
     case Verb::kId: {
       sink_->CountEmulated(Sink::Emulated::kId);
-      std::string answer = "* ID (\"name\" \"imapfront\" \"version\" \"";
-      answer += compat_->version;
-      answer += "\")\r\n";
-      AnswerClient(std::move(answer));
+      AnswerClient(IdResponse(compat_->version));
       AnswerCurrent("OK ID completed");
       return;
     }
@@ -320,7 +312,7 @@ void Conversation::ServeCommand(std::string_view line, bool command_end) {
       sink_->CountEmulated(Sink::Emulated::kAuthPlain);
       const std::string_view rest = AuthenticateArguments(line, tag.size());
       const size_t mechanism = std::min(rest.find(' '), rest.size());
-      if (!command_end || !ValidTag(rest.substr(0, mechanism))) {
+      if (!command_end || !IsValidTag(rest.substr(0, mechanism))) {
         AnswerCurrent("BAD Invalid AUTHENTICATE arguments");
       } else if (mechanism < rest.size()) {
         PlainResponse(tag, rest.substr(mechanism + 1));  // SASL-IR

@@ -31,6 +31,7 @@ std::string AccessLogEntry::ToJson() const {
       {"tls_version", text_or_null(tls_version)},
       {"cipher", text_or_null(cipher)},
       {"user", text_or_null(user)},
+      {"login", login ? json(*login) : json(nullptr)},
       {"duration_seconds", duration_seconds},
       {"bytes_in", bytes_in},
       {"bytes_out", bytes_out},

@@ -28,6 +28,7 @@ struct AccessLogEntry {
   std::optional<std::string> tls_version;
   std::optional<std::string> cipher;
   std::optional<std::string> user;
+  std::optional<std::string> login;  // "ok", "failed"; null: no attempt
   double duration_seconds = 0;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;

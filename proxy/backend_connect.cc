@@ -9,6 +9,10 @@ namespace imapfront {
 
 void Session::ConnectNextBackend() {
   if (backend_index_ >= route_->backends.size()) {
+    if (login_proxy()) {
+      AttemptUnavailable("NO [UNAVAILABLE] Backend unavailable", "no backend answered");
+      return;
+    }
     Close(CloseReason::kBackendUnavailable, "[UNAVAILABLE] Backend unavailable");
     return;
   }
@@ -111,6 +115,7 @@ void Session::OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
         self->backend_.Fail();
       }
       if (self->phase_ == Phase::kRelay) self->conversation_->OnBackendEnded();
+      // kLoggingIn: the pump answers the attempt.
     }
   }
   self->Pump();
@@ -124,6 +129,10 @@ void Session::OnShutdownDone(uv_shutdown_t* req, int status) {
 }
 
 void Session::BackendBytes(std::span<const uint8_t> bytes) {
+  if (phase_ == Phase::kLoggingIn) {
+    LoginBackendBytes(bytes);
+    return;
+  }
   if (phase_ == Phase::kConnecting) {
     size_t n = greeting_->Feed(bytes);
     greeting_line_.append(reinterpret_cast<const char*>(bytes.data()), n);
@@ -141,6 +150,10 @@ void Session::BackendBytes(std::span<const uint8_t> bytes) {
         return;
       default:
         break;
+    }
+    if (login_proxy()) {
+      LoginBackendGreeted(bytes);
+      return;
     }
     BackendGreeted();
   }

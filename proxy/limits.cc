@@ -54,7 +54,13 @@ ConnectionSlot::~ConnectionSlot() {
   if (route_) route_->fetch_sub(1, std::memory_order_relaxed);
 }
 
+void ConnectionSlot::LeaveRoute() {
+  if (route_) route_->fetch_sub(1, std::memory_order_relaxed);
+  route_ = nullptr;
+}
+
 uint64_t ConnectionSlot::EnterRoute(const std::string& route) {
+  LeaveRoute();
   route_ = counts_->RouteCounter(route);
   return route_->fetch_add(1, std::memory_order_relaxed) + 1;
 }

@@ -59,6 +59,9 @@ class ConnectionSlot {
   uint64_t from_ip() const { return from_ip_; }
   // Joins |route|'s count; returns the count after.
   uint64_t EnterRoute(const std::string& route);
+  // Leaves the route's count again (a login at the proxy that failed).
+  void LeaveRoute();
+  const IpKey& ip() const { return ip_; }
 
  private:
   ConnectionCounts* counts_;

@@ -147,6 +147,7 @@ class Server {
   std::vector<std::weak_ptr<AccessLog>> access_logs_;
   std::unique_ptr<Stats> stats_;
   ConnectionCounts counts_;
+  AuthThrottle auth_throttle_;  // kept across reloads, like the counts
   std::unique_ptr<StatsServer> stats_server_;
   // Stats servers a reload moved away from: closed, kept until exit because
   // a request they were answering may still refer to them.
@@ -191,7 +192,8 @@ bool Server::OpenWorkers(size_t count) {
       sockets.push_back({l.name, ListenerKey(l), fd});
     }
     workers_.push_back(
-        std::make_unique<Worker>(w, stats_.get(), &counts_, runtime_, std::move(sockets)));
+        std::make_unique<Worker>(w, stats_.get(), &counts_, &auth_throttle_, runtime_,
+                                 std::move(sockets)));
   }
   return true;
 }

@@ -108,6 +108,12 @@ void Session::OnTimer(uv_timer_t* timer) {
     case Phase::kConnecting:
       self->BackendConnectFailed("timed out");
       break;
+    case Phase::kLogin:
+      self->LoginDeadlines(uv_now(self->host_->loop()));
+      break;
+    case Phase::kLoggingIn:
+      self->AttemptUnavailable("NO [UNAVAILABLE] Backend unavailable", "login timed out");
+      break;
     case Phase::kRelay:
       self->RelayDeadlines(uv_now(self->host_->loop()));
       break;
@@ -134,10 +140,14 @@ void Session::PumpOnce() {
     return;
   }
   Flush(client_);
-  if (phase_ == Phase::kRelay) Flush(backend_);
+  if (phase_ == Phase::kRelay || phase_ == Phase::kLoggingIn) Flush(backend_);
   if (client_.failed()) {
     Close(EndReason(true));
     return;
+  }
+  if (phase_ == Phase::kLoggingIn && (backend_.failed() || backend_.input_ended())) {
+    AttemptUnavailable("NO [UNAVAILABLE] Backend unavailable", "closed during login");
+    if (phase_ == Phase::kClosing) return;
   }
   if (backend_.failed() && phase_ == Phase::kRelay) {
     Close(EndReason(client_.input_ended()), conversation_->ByeForBackendEnd());
@@ -267,6 +277,13 @@ void Session::EndWhenQuiet(CloseReason reason, uint64_t deadline_ms) {
 }
 
 void Session::BeginShutdown() {
+  if (attempt_in_progress() && login_proxy() && !pending_end_) {
+    // A login in progress finishes (its own timeouts bound it); then the
+    // session ends as any other.
+    pending_end_ = CloseReason::kShutdown;
+    pending_deadline_ms_ = uv_now(host_->loop()) + Ms(limits().shutdown_grace);
+    return;
+  }
   if (phase_ != Phase::kRelay) {
     Close(CloseReason::kShutdown, kShutdownBye);
     return;
@@ -353,7 +370,18 @@ AccessLogEntry Session::EndRecord(CloseReason reason) const {
   entry.sni = known(tls_up && *tls_->server_name(), tls_up ? tls_->server_name() : "");
   entry.tls_version = known(tls_up, tls_up ? tls_->version() : "");
   entry.cipher = known(tls_up, tls_up ? tls_->cipher() : "");
-  if (conversation_ && !conversation_->user().empty()) entry.user = conversation_->user();
+  if (conversation_ && !conversation_->user().empty()) {
+    entry.user = conversation_->user();
+  } else if (!login_user_.empty()) {
+    entry.user = login_user_;
+  }
+  imap::Conversation::Login login = conversation_ ? conversation_->login()
+                                                  : imap::Conversation::Login::kNone;
+  if (login_result_ == LoginResult::kOk) login = imap::Conversation::Login::kOk;
+  if (login_result_ == LoginResult::kFailed) login = imap::Conversation::Login::kFailed;
+  if (login != imap::Conversation::Login::kNone) {
+    entry.login = login == imap::Conversation::Login::kOk ? "ok" : "failed";
+  }
   entry.duration_seconds = static_cast<double>(uv_now(host_->loop()) - born_ms_) / 1000;
   entry.bytes_in = bytes_in_;
   entry.bytes_out = bytes_out_;

@@ -9,6 +9,8 @@
 //                       phase, the handshake and the route
 //   session_relay.cc    the two byte paths through the Conversation
 //   backend_connect.cc  connect, failover and the greeting
+//   session_login.cc    login: "proxy" listeners: the not-authenticated
+//                       state, login attempts, throttling
 //
 // Lifetime: a Session is created on accept and deletes itself once all its
 // libuv handles have closed. Close(reason) is the only way out; the first
@@ -23,8 +25,10 @@
 #include <span>
 #include <string>
 
+#include "imap/backend_login.h"
 #include "imap/conversation.h"
 #include "imap/greeting.h"
+#include "imap/login_gate.h"
 #include "imap/pre_auth.h"
 #include "proxy/byte_queue.h"
 #include "proxy/limits.h"
@@ -67,7 +71,10 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
 
  private:
   // kPlain: a STARTTLS listener's session before the client's STARTTLS.
-  enum class Phase { kPlain, kHandshake, kConnecting, kRelay, kClosing };
+  // kLogin: on a login "proxy" listener, imapfront's own not-authenticated
+  // state; an attempt then goes kConnecting, kLoggingIn (the backend's
+  // LOGIN exchange) and kRelay, or back to kLogin.
+  enum class Phase { kPlain, kHandshake, kLogin, kConnecting, kLoggingIn, kRelay, kClosing };
 
   // One TCP connection and the queue of bytes waiting to be written to it.
   struct Side {
@@ -133,6 +140,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   void PlainBytes(std::span<const uint8_t> bytes);
   void WritePlain(std::string_view text);
   void HandshakeDone();
+  void StartConversation();
   void OnCiphertext(std::span<const uint8_t> bytes) override;
 
   // ---- session_relay.cc: the byte paths through the Conversation ----
@@ -144,6 +152,27 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   void Fail(Failure failure) override;
   void CountEmulated(Emulated kind) override;
   void SetPollTimer(double seconds) override;
+
+  // ---- session_login.cc: login "proxy" listeners ----
+  bool login_proxy() const { return listener_->login == LoginMode::kProxy; }
+  bool attempt_in_progress() const {
+    return phase_ == Phase::kConnecting || phase_ == Phase::kLoggingIn;
+  }
+  static void OnDroppedBackendClosed(uv_handle_t* handle);
+  void StartLogin();
+  void WriteClient(std::string_view text);
+  void FeedLoginGate();
+  void BeginAttempt();
+  void LoginBackendGreeted(std::span<const uint8_t> rest);
+  void LoginBackendBytes(std::span<const uint8_t> bytes);
+  void LoginSucceeded(std::span<const uint8_t> rest);
+  void LoginRefused(const char* why);
+  void AttemptUnavailable(const char* answer, const char* why);
+  void EndAttempt();
+  void DropBackend();
+  void LoginDeadlines(uint64_t now);
+  void ArmLoginTimer();
+  ThrottlePolicy throttle_policy() const;
 
   // ---- backend_connect.cc: connect, failover, greeting ----
   static void OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -184,6 +213,17 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   std::string greeting_line_;
   std::optional<imap::Conversation> conversation_;  // set once the route is known
   ByteQueue client_hold_;     // decrypted client bytes the conversation cannot take yet
+  // login "proxy" listeners, until a login succeeded.
+  std::unique_ptr<imap::LoginGate> login_gate_;
+  std::unique_ptr<imap::BackendLogin> backend_login_;
+  std::string login_user_;             // the last attempt's login name
+  enum class LoginResult : uint8_t { kNone, kOk, kFailed };
+  LoginResult login_result_ = LoginResult::kNone;
+  uint64_t login_failures_ = 0;        // refused by a backend, in this session
+  std::string delayed_answer_;         // a failure answer waiting out its delay
+  uint64_t delayed_answer_ms_ = 0;     // ... until this moment
+  bool delayed_answer_ends_ = false;   // ... and then the session ends (max_login_attempts)
+  bool backend_closing_ = false;       // a dropped backend's handle is not closed yet
   bool logout_seen_ = false;  // before TLS (afterwards the conversation knows)
 
   // For the access log.

@@ -179,10 +179,20 @@ void Session::ClientEof() {
       if (client_sent_bytes()) host_->stats().Add(Counter::kTlsHandshakeFailures);
       Close(client_sent_bytes() ? CloseReason::kTlsError : CloseReason::kClientClosed);
       break;
+    case Phase::kLogin:
+      // What it sent before is still answered (a login it pipelined goes on).
+      if (client_.failed() || (client_hold_.empty() && delayed_answer_.empty())) {
+        Close(EndReason(true));
+      }
+      break;
+    case Phase::kLoggingIn:
+      if (client_.failed()) Close(EndReason(true));
+      break;  // the attempt's outcome decides
     case Phase::kConnecting:
       // Commands the client sent before it half-closed still go to the
       // backend once it has greeted; the pump then passes the end on.
-      if (client_.failed() || (backend_.out.empty() && client_hold_.empty())) {
+      if (client_.failed() ||
+          (!login_proxy() && backend_.out.empty() && client_hold_.empty())) {
         Close(EndReason(true));
       }
       break;
@@ -207,19 +217,21 @@ void Session::HandshakeDone() {
     Close(CloseReason::kNoRoute, "[UNAVAILABLE] No server for this name");
     return;
   }
+  if (login_proxy()) {
+    // The route is chosen by the login name, at each attempt.
+    route_ = nullptr;
+    if (over_limit_) {
+      LogEvent(LogLevel::kWarn, "over_limit", id_, client_address_)
+          .Add("listener", listener_->name)
+          .Add("limit", over_limit_);
+      Close(CloseReason::kLimit, kTooManyBye);
+      return;
+    }
+    StartLogin();
+    return;
+  }
   const Limits& l = limits();
-  conversation_.emplace(
-      imap::ConversationOptions{
-          .max_line_bytes = l.max_line_bytes,
-          .max_literal_bytes = l.max_literal_bytes,
-          .emulate_literal_plus = route_->literal_plus == LiteralPlus::kEmulate,
-          .compat = &route_->compat,
-          .version = IMAPFRONT_VERSION,
-          .decode_base64 = &tls::DecodeBase64,
-      },
-      static_cast<imap::ConversationSink*>(this));
-  route_counters_ = host_->RouteCounters(route_->name);
-  route_counters_->accepted.Add(1);
+  StartConversation();
   if (slot_->EnterRoute(route_->name) > l.max_connections && l.max_connections && !over_limit_) {
     over_limit_ = "route max_connections";
   }
@@ -233,6 +245,24 @@ void Session::HandshakeDone() {
   }
   phase_ = Phase::kConnecting;
   ConnectNextBackend();
+}
+
+// The route is known (and, on a login "proxy" listener, its user logged
+// in): the session counts in the route from now on.
+void Session::StartConversation() {
+  const Limits& l = limits();
+  conversation_.emplace(
+      imap::ConversationOptions{
+          .max_line_bytes = l.max_line_bytes,
+          .max_literal_bytes = l.max_literal_bytes,
+          .emulate_literal_plus = route_->literal_plus == LiteralPlus::kEmulate,
+          .compat = &route_->compat,
+          .version = IMAPFRONT_VERSION,
+          .decode_base64 = &tls::DecodeBase64,
+      },
+      static_cast<imap::ConversationSink*>(this));
+  route_counters_ = host_->RouteCounters(route_->name);
+  route_counters_->accepted.Add(1);
 }
 
 }  // namespace imapfront

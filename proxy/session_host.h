@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 
+#include "proxy/auth_throttle.h"
 #include "proxy/limits.h"
 #include "proxy/resolver.h"
 #include "proxy/stats.h"
@@ -26,6 +27,8 @@ class SessionHost {
   virtual std::span<uint8_t> plain_buffer() = 0;
   virtual WorkerStats& stats() = 0;
   virtual ConnectionCounts& counts() = 0;
+  // Failed logins per client address, shared by every worker.
+  virtual AuthThrottle& auth_throttle() = 0;
   // Backend host names, resolved off the loop and cached.
   virtual Resolver& resolver() = 0;
   // This host's counters for |route|; the pointer stays valid.

@@ -18,6 +18,12 @@ uv_stream_t* Stream(uv_tcp_t* tcp) {
 }  // namespace
 
 void Session::ClientPlaintext(std::span<const uint8_t> plaintext) {
+  if (!conversation_) {
+    // Not logged in yet (login "proxy"): the gate reads what it can.
+    client_hold_.Append(plaintext);
+    FeedLoginGate();
+    return;
+  }
   if (!client_hold_.empty()) {
     client_hold_.Append(plaintext);  // behind bytes already waiting
     return;

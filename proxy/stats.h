@@ -32,7 +32,8 @@ namespace imapfront {
   X(kBackendUnavailable, "backend_unavailable") \
   X(kNoRoute, "no_route")                       \
   X(kLimit, "limit")                            \
-  X(kShutdown, "shutdown")
+  X(kShutdown, "shutdown")                      \
+  X(kAuthFailed, "auth_failed")
 
 enum class CloseReason {
 #define IMAPFRONT_ENUM(id, name) id,
@@ -70,6 +71,14 @@ const char* CloseReasonName(CloseReason reason);
     "kind=\"auth_plain\"", IMAPFRONT_EMULATED_HELP)                                               \
   X(kCapabilityProbes, "imap.emulated", "capability_probes", "imapfront_imap_emulated_total",     \
     "kind=\"capability_probes\"", IMAPFRONT_EMULATED_HELP)                                        \
+  X(kAuthAttempts, "auth", "attempts", "imapfront_auth_attempts_total", "",                       \
+    "LOGIN and AUTHENTICATE commands on login: proxy listeners")                                  \
+  X(kAuthSuccesses, "auth", "successes", "imapfront_auth_successes_total", "",                    \
+    "Logins at the proxy that a backend accepted")                                                \
+  X(kAuthFailures, "auth", "failures", "imapfront_auth_failures_total", "",                       \
+    "Logins at the proxy that a backend refused (or that no route serves)")                       \
+  X(kAuthThrottled, "auth", "throttled", "imapfront_auth_throttled_total", "",                    \
+    "Login attempts refused because their address failed too often")                              \
   X(kBytesClientToBackend, "bytes", "client_to_backend", "imapfront_relayed_bytes_total",         \
     "direction=\"client_to_backend\"", "Plaintext bytes relayed, by direction")                   \
   X(kBytesBackendToClient, "bytes", "backend_to_client", "imapfront_relayed_bytes_total",         \

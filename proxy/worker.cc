@@ -19,9 +19,13 @@ struct RefusedConnection {
 
 }  // namespace
 
-Worker::Worker(size_t index, Stats* stats, ConnectionCounts* counts,
+Worker::Worker(size_t index, Stats* stats, ConnectionCounts* counts, AuthThrottle* throttle,
                std::shared_ptr<const Runtime> runtime, std::vector<ListenSocket> sockets)
-    : index_(index), stats_(stats), counts_(counts), runtime_(std::move(runtime)) {
+    : index_(index),
+      stats_(stats),
+      counts_(counts),
+      throttle_(throttle),
+      runtime_(std::move(runtime)) {
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &async_, &Worker::OnAsync);
   async_.data = this;

@@ -36,7 +36,7 @@ std::string ListenerKey(const ListenerConfig& l);
 
 class Worker final : public SessionHost {
  public:
-  Worker(size_t index, Stats* stats, ConnectionCounts* counts,
+  Worker(size_t index, Stats* stats, ConnectionCounts* counts, AuthThrottle* throttle,
          std::shared_ptr<const Runtime> runtime, std::vector<ListenSocket> sockets);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -57,6 +57,7 @@ class Worker final : public SessionHost {
   uv_loop_t* loop() override { return &loop_; }
   WorkerStats& stats() override { return stats_->worker(index_); }
   ConnectionCounts& counts() override { return *counts_; }
+  AuthThrottle& auth_throttle() override { return *throttle_; }
   Resolver& resolver() override { return resolver_; }
   SessionCounters* RouteCounters(const std::string& route) override;
   std::span<uint8_t> read_buffer() override { return read_buffer_; }
@@ -87,6 +88,7 @@ class Worker final : public SessionHost {
   size_t index_;
   Stats* stats_;
   ConnectionCounts* counts_;
+  AuthThrottle* throttle_;
   uv_loop_t loop_{};
   uv_async_t async_{};
   Resolver resolver_{&loop_};

@@ -29,4 +29,11 @@ CapabilityEdit ClientCapabilityEdit(const CompatOptions& options, const Emulatio
   return edit;
 }
 
+std::string IdResponse(std::string_view version) {
+  std::string answer = "* ID (\"name\" \"imapfront\" \"version\" \"";
+  answer += version;
+  answer += "\")\r\n";
+  return answer;
+}
+
 }  // namespace imapfront::imap

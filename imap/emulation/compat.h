@@ -51,4 +51,8 @@ Emulations Decide(const CompatOptions& options, const std::vector<std::string>& 
 CapabilityEdit ClientCapabilityEdit(const CompatOptions& options, const Emulations& on,
                                     bool emulate_literal_plus);
 
+// imapfront's own answer to ID (RFC 2971), its untagged part:
+// * ID ("name" "imapfront" "version" "|version|")
+std::string IdResponse(std::string_view version);
+
 }  // namespace imapfront::imap

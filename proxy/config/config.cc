@@ -44,8 +44,33 @@ const ListenerConfig* Config::FindListener(std::string_view name) const {
   return nullptr;
 }
 
-const RouteConfig* Config::SelectRoute(std::string_view listener,
-                                       std::string_view server_name) const {
+bool UserMatches(std::string_view pattern, std::string_view user) {
+  // Greedy with one backtrack point (the last "*"): linear enough for names.
+  size_t p = 0, u = 0, star = std::string_view::npos, resume = 0;
+  auto same = [](char a, char b) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    return lower(a) == lower(b);
+  };
+  while (u < user.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = u;
+    } else if (p < pattern.size() && same(pattern[p], user[u])) {
+      ++p;
+      ++u;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      u = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+const RouteConfig* Config::SelectRoute(std::string_view listener, std::string_view server_name,
+                                       const std::string* user) const {
   for (const RouteConfig& route : routes) {
     const bool sni_ok =
         !route.sni ||
@@ -54,7 +79,11 @@ const RouteConfig* Config::SelectRoute(std::string_view listener,
         }));
     const bool listener_ok =
         !route.listeners || std::ranges::find(*route.listeners, listener) != route.listeners->end();
-    if (sni_ok && listener_ok) return &route;
+    const bool user_ok = !user || !route.users ||
+                         std::ranges::any_of(*route.users, [&](const std::string& pattern) {
+                           return UserMatches(pattern, *user);
+                         });
+    if (sni_ok && listener_ok && user_ok) return &route;
   }
   return nullptr;
 }

@@ -29,9 +29,18 @@ struct Limits {
   uint64_t max_line_bytes = 65536;
   uint64_t max_literal_bytes = 67108864;
   uint64_t buffer_bytes = 262144;
+  // Logging in at the proxy (listeners[].login "proxy"). The first four are
+  // per client address or session, before a route is known: top level only.
+  uint64_t max_login_attempts = 3;
+  double auth_failure_delay = 15;
+  uint64_t max_auth_failures_per_ip = 0;
+  double auth_failure_window = 300;
+  double login_timeout = 30;  // a backend's answer to imapfront's LOGIN
 };
 
 enum class ListenerMode { kImplicitTls, kStartTls };
+// kProxy: imapfront conducts the not-authenticated state and logs users in.
+enum class LoginMode { kRelay, kProxy };
 enum class LiteralPlus { kPass, kEmulate };
 
 struct CertificateConfig {
@@ -44,12 +53,14 @@ struct ListenerConfig {
   std::string name;
   SocketAddress listen;
   ListenerMode mode = ListenerMode::kImplicitTls;
+  LoginMode login = LoginMode::kRelay;
 };
 
 struct RouteConfig {
   std::string name;
   std::optional<std::vector<std::string>> sni;        // absent: any
   std::optional<std::vector<std::string>> listeners;  // absent: any
+  std::optional<std::vector<std::string>> users;      // login name patterns; absent: any
   std::vector<BackendAddress> backends;
   LiteralPlus literal_plus = LiteralPlus::kPass;
   imap::CompatOptions compat;  // routes[].compat; the defaults change nothing
@@ -72,11 +83,17 @@ struct Config {
   std::map<std::string, std::string> sections;
 
   // The first route that serves a connection on |listener| with SNI
-  // |server_name| ("" when the client sent none), or null.
-  const RouteConfig* SelectRoute(std::string_view listener, std::string_view server_name) const;
+  // |server_name| ("" when the client sent none) and, when |user| is given,
+  // whose users patterns match it; or null. Without |user|, users are not
+  // looked at (whether any route may serve the connection at all).
+  const RouteConfig* SelectRoute(std::string_view listener, std::string_view server_name,
+                                 const std::string* user = nullptr) const;
   // The listener named |name|, or null.
   const ListenerConfig* FindListener(std::string_view name) const;
 };
+
+// |user| matches |pattern|: ASCII case-insensitive, "*" any run of characters.
+bool UserMatches(std::string_view pattern, std::string_view user);
 
 // The sections that differ between |before| and |after|, sorted:
 // "limits", "routes.legacy", "stats", ...

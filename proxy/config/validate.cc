@@ -23,9 +23,9 @@ constexpr std::string_view kStatsKeys[] = {"listen"};
 constexpr std::string_view kLogKeys[] = {"level", "access_log"};
 constexpr std::string_view kTlsKeys[] = {"min_version", "certificates"};
 constexpr std::string_view kCertificateKeys[] = {"cert", "key", "names"};
-constexpr std::string_view kListenerKeys[] = {"name", "listen", "mode"};
+constexpr std::string_view kListenerKeys[] = {"name", "listen", "mode", "login"};
 constexpr std::string_view kRouteKeys[] = {"name",         "sni",    "listeners", "backends",
-                                           "literal_plus", "limits", "compat"};
+                                           "literal_plus", "limits", "compat",   "users"};
 constexpr std::string_view kCompatKeys[] = {"idle",       "idle_poll_interval", "unselect",
                                             "id",         "auth_plain",         "special_use",
                                             "pipelining", "capabilities"};
@@ -45,6 +45,8 @@ constexpr Choice<tls::MinVersion> kTlsVersions[] = {{"1.2", tls::MinVersion::kTl
                                                     {"1.3", tls::MinVersion::kTls13}};
 constexpr Choice<ListenerMode> kListenerModes[] = {{"implicit_tls", ListenerMode::kImplicitTls},
                                                    {"starttls", ListenerMode::kStartTls}};
+constexpr Choice<LoginMode> kLoginModes[] = {{"relay", LoginMode::kRelay},
+                                             {"proxy", LoginMode::kProxy}};
 constexpr Choice<LiteralPlus> kLiteralPlusModes[] = {{"pass", LiteralPlus::kPass},
                                                      {"emulate", LiteralPlus::kEmulate}};
 
@@ -81,6 +83,11 @@ constexpr LimitField kLimitFields[] = {
            " (IMAP command lines can be long: UID sets, SEARCH criteria)"),
     Amount("max_literal_bytes", &Limits::max_literal_bytes),
     Amount("buffer_bytes", &Limits::buffer_bytes, 16384, " (a whole TLS record must fit)"),
+    Amount("max_login_attempts", &Limits::max_login_attempts, 1),
+    Duration("auth_failure_delay", &Limits::auth_failure_delay, false),
+    Amount("max_auth_failures_per_ip", &Limits::max_auth_failures_per_ip),
+    Duration("auth_failure_window", &Limits::auth_failure_window, true),
+    Duration("login_timeout", &Limits::login_timeout, true),
 };
 
 std::vector<std::string_view> LimitKeys() {
@@ -273,6 +280,9 @@ class ConfigValidator : private JsonChecks {
     if (const Json* mode = Find(v, "mode")) {
       listener.mode = OneOf(*mode, Join(path, "mode"), kListenerModes).value_or(listener.mode);
     }
+    if (const Json* login = Find(v, "login")) {
+      listener.login = OneOf(*login, Join(path, "login"), kLoginModes).value_or(listener.login);
+    }
     if (error_count() == errors_before) config_->listeners.push_back(std::move(listener));
   }
 
@@ -322,6 +332,10 @@ class ConfigValidator : private JsonChecks {
     }
     if (const Json* compat = Find(v, "compat")) {
       ParseCompat(*compat, Join(path, "compat"), &route.compat);
+    }
+    if (const Json* users = Find(v, "users")) {
+      route.users = UserPatterns(*users, Join(path, "users"));
+      CheckUsersServeOnlyProxy(route, Join(path, "users"));
     }
     if (error_count() == errors_before) config_->routes.push_back(std::move(route));
   }
@@ -430,11 +444,51 @@ class ConfigValidator : private JsonChecks {
     return names;
   }
 
-  // The per-IP cap is counted at accept, before any route is known.
+  // The per-IP cap is counted at accept, before any route is known; the
+  // login limits count per client address or session, across routes.
   void CheckRouteLimits(const Limits& limits, const std::string& path) {
-    if (limits.max_connections_per_ip != config_->limits.max_connections_per_ip) {
-      Error(Join(path, "max_connections_per_ip"),
-            "applies to the whole process; set it in the top-level limits");
+    const Limits& top = config_->limits;
+    auto process_wide = [&](bool differs, std::string_view key) {
+      if (differs) {
+        Error(Join(path, key), "applies to the whole process; set it in the top-level limits");
+      }
+    };
+    process_wide(limits.max_connections_per_ip != top.max_connections_per_ip,
+                 "max_connections_per_ip");
+    process_wide(limits.max_login_attempts != top.max_login_attempts, "max_login_attempts");
+    process_wide(limits.auth_failure_delay != top.auth_failure_delay, "auth_failure_delay");
+    process_wide(limits.max_auth_failures_per_ip != top.max_auth_failures_per_ip,
+                 "max_auth_failures_per_ip");
+    process_wide(limits.auth_failure_window != top.auth_failure_window, "auth_failure_window");
+  }
+
+  // Login name patterns: non-empty strings, "*" a wildcard.
+  std::vector<std::string> UserPatterns(const Json& v, const std::string& path) {
+    std::vector<std::string> patterns;
+    if (!IsArray(v, path, false)) return patterns;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::optional<std::string> pattern = String(v[i], Index(path, i));
+      if (pattern && pattern->empty()) {
+        Error(Index(path, i), "a user pattern must not be empty (\"*\" matches every user)");
+      } else if (pattern) {
+        patterns.push_back(*pattern);
+      }
+    }
+    return patterns;
+  }
+
+  // Users are known only where imapfront logs them in: a route with users
+  // that a relay listener could pick would ignore them there.
+  void CheckUsersServeOnlyProxy(const RouteConfig& route, const std::string& path) {
+    for (const ListenerConfig& listener : config_->listeners) {
+      const bool serves = !route.listeners || std::ranges::find(*route.listeners, listener.name) !=
+                                                  route.listeners->end();
+      if (serves && listener.login == LoginMode::kRelay) {
+        Error(path, "route " + Quote(route.name) + " has users but can serve listener " +
+                        Quote(listener.name) +
+                        ", which relays logins (users apply only to listeners with login "
+                        "\"proxy\"; give the route \"listeners\")");
+      }
     }
   }
 

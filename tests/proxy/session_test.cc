@@ -30,6 +30,7 @@ class TestHost final : public SessionHost {
   std::span<uint8_t> plain_buffer() override { return plain_; }
   WorkerStats& stats() override { return stats_; }
   ConnectionCounts& counts() override { return counts_; }
+  AuthThrottle& auth_throttle() override { return throttle_; }
   Resolver& resolver() override { return resolver_; }
   SessionCounters* RouteCounters(const std::string& route) override { return &routes_[route]; }
   void Attach(Session*) override { ++attached; }
@@ -44,6 +45,7 @@ class TestHost final : public SessionHost {
   uint8_t read_[65536];
   uint8_t plain_[65536];
   ConnectionCounts counts_;
+  AuthThrottle throttle_;
   std::map<std::string, SessionCounters> routes_;
   Resolver resolver_{&loop_};
 };

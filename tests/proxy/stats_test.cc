@@ -59,7 +59,8 @@ TEST_CASE("close reasons: every one has its SPEC name, all different") {
   CHECK(std::string(CloseReasonName(CloseReason::kNoRoute)) == "no_route");
   CHECK(std::string(CloseReasonName(CloseReason::kLimit)) == "limit");
   CHECK(std::string(CloseReasonName(CloseReason::kShutdown)) == "shutdown");
-  CHECK(kCloseReasonCount == 12);
+  CHECK(std::string(CloseReasonName(CloseReason::kAuthFailed)) == "auth_failed");
+  CHECK(kCloseReasonCount == 13);
   std::set<std::string> names;
   for (size_t r = 0; r < kCloseReasonCount; ++r) {
     names.insert(CloseReasonName(static_cast<CloseReason>(r)));
@@ -206,6 +207,8 @@ TEST_CASE("StatsJson: with no routes and no sessions, zeros and an empty routes 
   CHECK(j["routes"].is_object());
   CHECK(j["routes"].empty());
   CHECK(j["closed"]["shutdown"] == 0);
+  CHECK(j["closed"]["auth_failed"] == 0);
+  CHECK(j["auth"] == nlohmann::json({{"attempts", 0}, {"successes", 0}, {"failures", 0}, {"throttled", 0}}));
 }
 
 // The lines of |text|; the last one must end with a newline.
@@ -243,6 +246,10 @@ TEST_CASE("StatsPrometheus: values of the snapshot, each metric with HELP and TY
            "imapfront_connections_closed_total{reason=\"tls_error\"} 1",
            "imapfront_connections_closed_total{reason=\"limit\"} 1",
            "imapfront_connections_closed_total{reason=\"shutdown\"} 0",
+           "imapfront_connections_closed_total{reason=\"auth_failed\"} 0",
+           "imapfront_auth_attempts_total 0",
+           "imapfront_auth_throttled_total 0",
+           "# TYPE imapfront_auth_failures_total counter",
            "imapfront_route_connections_accepted_total{route=\"legacy\"} 5",
            "imapfront_route_connections_active{route=\"legacy\"} 4",
            "imapfront_route_connections_closed_total{route=\"legacy\",reason=\"logout\"} 1",
@@ -305,9 +312,9 @@ TEST_CASE("StatsPrometheus: values of the snapshot, each metric with HELP and TY
   for (size_t h = 0; h < kHistogramCount; ++h) {
     histogram_samples += HistogramBounds(static_cast<Histogram>(h)).size() + 3;
   }
-  // build_info, uptime, 5 process, 2 + 12 totals, 2 x (2 + 12) for the
-  // routes, 7 counters, the histograms.
-  CHECK(samples == 2 + 5 + 14 + 28 + kCounterCount + histogram_samples);
+  // build_info, uptime, 5 process, 2 + 13 totals, 2 x (2 + 13) for the
+  // routes, the counters, the histograms.
+  CHECK(samples == 2 + 5 + 15 + 30 + kCounterCount + histogram_samples);
 }
 
 TEST_CASE(
