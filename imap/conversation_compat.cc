@@ -209,7 +209,6 @@ std::string_view AuthenticateArguments(std::string_view line, size_t tag_size) {
                                             : std::string_view();
 }
 
-
 }  // namespace
 
 // A command line imapfront serves itself for this backend. A line without a

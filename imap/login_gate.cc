@@ -181,8 +181,8 @@ void LoginGate::Line(const CommandStep& step, Result& result) {
   // one waiting for a "+" is answered now (it sends nothing more).
   if (!step.command_end && !sync_literal) return;
   if (step.literal || !step.command_end) {
-    Refuse(result, verb == Verb::kAuthenticate ? "BAD Invalid AUTHENTICATE arguments"
-                                               : "BAD Log in first");
+    Refuse(result,
+           verb == Verb::kAuthenticate ? "BAD Invalid AUTHENTICATE arguments" : "BAD Log in first");
     return;
   }
   const std::string& tag = commands_->tag();
@@ -290,8 +290,7 @@ void LoginGate::SaslResponse(std::string_view response, Result& result) {
   }
   std::string message;
   // "=" is an empty initial response (RFC 4959), which PLAIN cannot be.
-  if (response != "=" &&
-      (!options_.decode_base64 || !options_.decode_base64(response, &message))) {
+  if (response != "=" && (!options_.decode_base64 || !options_.decode_base64(response, &message))) {
     Zero(message);
     Refuse(result, "BAD Invalid base64 in AUTHENTICATE response");
     return;

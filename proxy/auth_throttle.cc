@@ -52,7 +52,8 @@ uint64_t AuthThrottle::Failure(const IpKey& ip, const ThrottlePolicy& policy, ui
   // min(2^(n-1), cap) after the n-th consecutive failure; none after none.
   uint64_t delay_ms = 0;
   if (record.consecutive > 0) {
-    const double doubling = std::ldexp(1.0, static_cast<int>(std::min<uint32_t>(record.consecutive - 1, 62)));
+    const double doubling =
+        std::ldexp(1.0, static_cast<int>(std::min<uint32_t>(record.consecutive - 1, 62)));
     delay_ms = Ms(std::min(doubling, policy.delay_cap_seconds));
   }
   ++record.consecutive;

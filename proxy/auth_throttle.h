@@ -43,8 +43,8 @@ class AuthThrottle {
  private:
   struct Record {
     IpKey ip{};
-    uint32_t consecutive = 0;       // failures since the last success
-    uint32_t window_failures = 0;   // failures since window_start_ms
+    uint32_t consecutive = 0;      // failures since the last success
+    uint32_t window_failures = 0;  // failures since window_start_ms
     uint64_t window_start_ms = 0;
     uint64_t last_failure_ms = 0;
   };

@@ -191,9 +191,8 @@ bool Server::OpenWorkers(size_t count) {
       }
       sockets.push_back({l.name, ListenerKey(l), fd});
     }
-    workers_.push_back(
-        std::make_unique<Worker>(w, stats_.get(), &counts_, &auth_throttle_, runtime_,
-                                 std::move(sockets)));
+    workers_.push_back(std::make_unique<Worker>(w, stats_.get(), &counts_, &auth_throttle_,
+                                                runtime_, std::move(sockets)));
   }
   return true;
 }

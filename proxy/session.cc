@@ -375,8 +375,8 @@ AccessLogEntry Session::EndRecord(CloseReason reason) const {
   } else if (!login_user_.empty()) {
     entry.user = login_user_;
   }
-  imap::Conversation::Login login = conversation_ ? conversation_->login()
-                                                  : imap::Conversation::Login::kNone;
+  imap::Conversation::Login login =
+      conversation_ ? conversation_->login() : imap::Conversation::Login::kNone;
   if (login_result_ == LoginResult::kOk) login = imap::Conversation::Login::kOk;
   if (login_result_ == LoginResult::kFailed) login = imap::Conversation::Login::kFailed;
   if (login != imap::Conversation::Login::kNone) {

@@ -212,19 +212,20 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   std::optional<imap::GreetingScanner> greeting_;
   std::string greeting_line_;
   std::optional<imap::Conversation> conversation_;  // set once the route is known
-  ByteQueue client_hold_;     // decrypted client bytes the conversation cannot take yet
+  ByteQueue client_hold_;  // decrypted client bytes the conversation cannot take yet
   // login "proxy" listeners, until a login succeeded.
   std::unique_ptr<imap::LoginGate> login_gate_;
   std::unique_ptr<imap::BackendLogin> backend_login_;
-  std::string login_user_;             // the last attempt's login name
+  std::string login_user_;  // the last attempt's login name
   enum class LoginResult : uint8_t { kNone, kOk, kFailed };
   LoginResult login_result_ = LoginResult::kNone;
-  uint64_t login_failures_ = 0;        // refused by a backend, in this session
-  std::string delayed_answer_;         // a failure answer waiting out its delay
-  uint64_t delayed_answer_ms_ = 0;     // ... until this moment
-  bool delayed_answer_ends_ = false;   // ... and then the session ends (max_login_attempts)
-  bool backend_closing_ = false;       // a dropped backend's handle is not closed yet
-  bool logout_seen_ = false;  // before TLS (afterwards the conversation knows)
+  uint64_t login_failures_ = 0;       // refused by a backend, in this session
+  std::string delayed_answer_;        // a failure answer waiting out its delay
+  uint64_t delayed_answer_ms_ = 0;    // ... until this moment
+  bool delayed_answer_ends_ = false;  // ... and then the session ends (max_login_attempts)
+  bool backend_closing_ = false;      // a dropped backend's handle is not closed yet
+  bool feeding_gate_ = false;         // FeedLoginGate() is running
+  bool logout_seen_ = false;          // before TLS (afterwards the conversation knows)
 
   // For the access log.
   uint64_t bytes_in_ = 0;   // plaintext from the client, as forwarded

@@ -191,8 +191,7 @@ void Session::ClientEof() {
     case Phase::kConnecting:
       // Commands the client sent before it half-closed still go to the
       // backend once it has greeted; the pump then passes the end on.
-      if (client_.failed() ||
-          (!login_proxy() && backend_.out.empty() && client_hold_.empty())) {
+      if (client_.failed() || (!login_proxy() && backend_.out.empty() && client_hold_.empty())) {
         Close(EndReason(true));
       }
       break;

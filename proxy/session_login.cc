@@ -62,6 +62,8 @@ void Session::WriteClient(std::string_view text) {
 // Offers the held client bytes to the gate, while it may take them: not
 // during an attempt, a delayed answer or the close of a dropped backend.
 void Session::FeedLoginGate() {
+  if (feeding_gate_) return;  // an attempt that ended at once: the loop below goes on
+  feeding_gate_ = true;
   std::span<const uint8_t> first[1];
   while (phase_ == Phase::kLogin && delayed_answer_.empty() && !backend_closing_ &&
          !client_hold_.empty()) {
@@ -82,12 +84,13 @@ void Session::FeedLoginGate() {
       case imap::LoginGate::Outcome::kLogout:
         logout_seen_ = true;
         Close(CloseReason::kLogout);
-        return;
+        break;
       case imap::LoginGate::Outcome::kEnd:
         Close(CloseReason::kProtocolError, r.bye);
-        return;
+        break;
     }
   }
+  feeding_gate_ = false;
   if (phase_ == Phase::kLogin && client_.input_ended() && client_hold_.empty() &&
       delayed_answer_.empty()) {
     Close(EndReason(true));
@@ -138,8 +141,8 @@ void Session::LoginBackendGreeted(std::span<const uint8_t> rest) {
   greeting_.reset();
   greeting_line_.clear();
   const imap::LoginAttempt& attempt = login_gate_->attempt();
-  backend_login_ = std::make_unique<imap::BackendLogin>(attempt.tag, attempt.user,
-                                                        attempt.password, limits().max_line_bytes);
+  backend_login_ = std::make_unique<imap::BackendLogin>(attempt.tag, attempt.user, attempt.password,
+                                                        limits().max_line_bytes);
   ArmTimer(limits().login_timeout);
   LoginBackendBytes(rest);
 }
@@ -263,6 +266,7 @@ void Session::EndAttempt() {
     return;
   }
   ArmLoginTimer();
+  FeedLoginGate();  // what the client sent meanwhile
 }
 
 void Session::DropBackend() {

@@ -79,10 +79,10 @@ const RouteConfig* Config::SelectRoute(std::string_view listener, std::string_vi
         }));
     const bool listener_ok =
         !route.listeners || std::ranges::find(*route.listeners, listener) != route.listeners->end();
-    const bool user_ok = !user || !route.users ||
-                         std::ranges::any_of(*route.users, [&](const std::string& pattern) {
-                           return UserMatches(pattern, *user);
-                         });
+    const bool user_ok =
+        !user || !route.users || std::ranges::any_of(*route.users, [&](const std::string& pattern) {
+          return UserMatches(pattern, *user);
+        });
     if (sni_ok && listener_ok && user_ok) return &route;
   }
   return nullptr;

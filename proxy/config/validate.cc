@@ -25,7 +25,7 @@ constexpr std::string_view kTlsKeys[] = {"min_version", "certificates"};
 constexpr std::string_view kCertificateKeys[] = {"cert", "key", "names"};
 constexpr std::string_view kListenerKeys[] = {"name", "listen", "mode", "login"};
 constexpr std::string_view kRouteKeys[] = {"name",         "sni",    "listeners", "backends",
-                                           "literal_plus", "limits", "compat",   "users"};
+                                           "literal_plus", "limits", "compat",    "users"};
 constexpr std::string_view kCompatKeys[] = {"idle",       "idle_poll_interval", "unselect",
                                             "id",         "auth_plain",         "special_use",
                                             "pipelining", "capabilities"};
@@ -462,17 +462,13 @@ class ConfigValidator : private JsonChecks {
     process_wide(limits.auth_failure_window != top.auth_failure_window, "auth_failure_window");
   }
 
-  // Login name patterns: non-empty strings, "*" a wildcard.
+  // Login name patterns: non-empty strings, "*" a wildcard ("*" alone: every user).
   std::vector<std::string> UserPatterns(const Json& v, const std::string& path) {
     std::vector<std::string> patterns;
     if (!IsArray(v, path, false)) return patterns;
     for (size_t i = 0; i < v.size(); ++i) {
-      const std::optional<std::string> pattern = String(v[i], Index(path, i));
-      if (pattern && pattern->empty()) {
-        Error(Index(path, i), "a user pattern must not be empty (\"*\" matches every user)");
-      } else if (pattern) {
-        patterns.push_back(*pattern);
-      }
+      // String() refuses empty strings.
+      if (auto pattern = String(v[i], Index(path, i))) patterns.push_back(*pattern);
     }
     return patterns;
   }

@@ -29,8 +29,8 @@ Run Play(std::string_view tag, std::string_view user, std::string_view password,
   run.sent += login.output();
   login.OutputSent();
   CHECK(login.output().empty());
-  for (std::string_view part : {std::string_view(backend).substr(0, cut),
-                                std::string_view(backend).substr(cut)}) {
+  for (std::string_view part :
+       {std::string_view(backend).substr(0, cut), std::string_view(backend).substr(cut)}) {
     if (login.state() != BackendLogin::State::kWaiting) {
       run.rest += part;
       continue;
@@ -47,8 +47,7 @@ Run Play(std::string_view tag, std::string_view user, std::string_view password,
 }
 
 TEST_CASE("backend login: quoted LOGIN, an OK with a capability code, the rest left over") {
-  const std::string backend =
-      "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n* 3 EXISTS\r\n";
+  const std::string backend = "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n* 3 EXISTS\r\n";
   for (size_t cut = 0; cut <= backend.size(); ++cut) {
     CAPTURE(cut);
     Run r = Play("a1", "alice", "secret", backend, cut);
@@ -70,8 +69,8 @@ Run PlayLines(std::string_view tag, std::string_view user, std::string_view pass
     run.sent += login.output();
     login.OutputSent();
     const size_t at = std::min(cut, line.size());
-    for (std::string_view part : {std::string_view(line).substr(0, at),
-                                  std::string_view(line).substr(at)}) {
+    for (std::string_view part :
+         {std::string_view(line).substr(0, at), std::string_view(line).substr(at)}) {
       if (part.empty()) continue;
       CHECK(login.state() == BackendLogin::State::kWaiting);
       CHECK(login.Feed(AsBytes(part)) == part.size());

@@ -25,7 +25,8 @@ struct Played {
 // Feeds |input| in pieces cut at |cuts|; every attempt is ended at once, as
 // after a failure, and the rest goes on.
 Played Play(const std::string& input, std::vector<size_t> cuts, size_t max_line = 1024) {
-  LoginGate gate({.max_line_bytes = max_line, .version = "1.0", .decode_base64 = &tls::DecodeBase64});
+  LoginGate gate(
+      {.max_line_bytes = max_line, .version = "1.0", .decode_base64 = &tls::DecodeBase64});
   Played p;
   cuts.push_back(input.size());
   size_t from = 0;
@@ -165,9 +166,8 @@ TEST_CASE("login gate: malformed LOGINs are refused here and count as attempts")
 }
 
 TEST_CASE("login gate: a credential literal over the limit is refused; a long line ends") {
-  Played p = Play("a LOGIN {9000}\r\nb LOGIN u {9000+}\r\n" + std::string(9000, 'x') +
-                      "\r\nc NOOP\r\n",
-                  {});
+  Played p = Play(
+      "a LOGIN {9000}\r\nb LOGIN u {9000+}\r\n" + std::string(9000, 'x') + "\r\nc NOOP\r\n", {});
   CHECK(p.answers ==
         "a NO [TOOBIG] Literal too large\r\n"
         "b BAD [TOOBIG] Literal too large\r\n"

@@ -114,6 +114,11 @@ void CheckDefaultLimits(const Limits& limits) {
   CHECK(limits.max_line_bytes == 65536);
   CHECK(limits.max_literal_bytes == 67108864);
   CHECK(limits.buffer_bytes == 262144);
+  CHECK(limits.max_login_attempts == 3);
+  CHECK(limits.auth_failure_delay == 15);
+  CHECK(limits.max_auth_failures_per_ip == 0);
+  CHECK(limits.auth_failure_window == 300);
+  CHECK(limits.login_timeout == 30);
 }
 
 TEST_CASE("config: SPEC's example parses to the values it shows") {
@@ -667,6 +672,99 @@ TEST_CASE("Config::SelectRoute") {
     CHECK(Selected(*config, "elsewhere", "mail.example.com") == "exact");
     CHECK(Selected(*config, "elsewhere", "x.example.net") == "(none)");
   }
+}
+
+// A login "proxy" listener beside a relay one, routes by user on the first.
+Json LoginConfig() {
+  Json doc = Minimal();
+  doc["listeners"].push_back({{"name", "login"}, {"listen", "127.0.0.1:9995"}, {"login", "proxy"}});
+  doc["routes"] = Json::parse(R"([
+    { "name": "new", "listeners": ["login"], "users": ["*@new.example", "alice"],
+      "backends": ["127.0.0.1:1143"] },
+    { "name": "old", "listeners": ["login"], "backends": ["127.0.0.1:2143"] },
+    { "name": "relay", "listeners": ["imaps"], "backends": ["127.0.0.1:3143"] }
+  ])");
+  return doc;
+}
+
+TEST_CASE("config: listeners[].login and routes[].users") {
+  const ConfigResult result = Parse(LoginConfig());
+  REQUIRE_MESSAGE(result.config != nullptr, AllErrors(result));
+  const Config& c = *result.config;
+  CHECK(c.listeners[0].login == LoginMode::kRelay);
+  CHECK(c.listeners[1].login == LoginMode::kProxy);
+  REQUIRE(c.routes[0].users);
+  CHECK(*c.routes[0].users == std::vector<std::string>{"*@new.example", "alice"});
+  CHECK(!c.routes[1].users);
+  auto route = [&](const std::string& user) {
+    const RouteConfig* r = c.SelectRoute("login", "", &user);
+    return r ? r->name : std::string("(none)");
+  };
+  CHECK(route("bob@NEW.example") == "new");
+  CHECK(route("ALICE") == "new");
+  CHECK(route("alice2") == "old");
+  CHECK(route("bob@old.example") == "old");
+  // Without a user: whether any route may serve the connection.
+  CHECK(c.SelectRoute("login", "")->name == "new");
+  CHECK(c.SelectRoute("imaps", "")->name == "relay");
+}
+
+TEST_CASE("UserMatches: case-insensitive, * any run of characters") {
+  CHECK(UserMatches("*", ""));
+  CHECK(UserMatches("*", "anyone"));
+  CHECK(UserMatches("alice", "Alice"));
+  CHECK_FALSE(UserMatches("alice", "alice@x"));
+  CHECK(UserMatches("*@example.com", "bob@EXAMPLE.com"));
+  CHECK_FALSE(UserMatches("*@example.com", "bob@example.com.evil"));
+  CHECK(UserMatches("a*b*c", "aXXbYYbc"));
+  CHECK_FALSE(UserMatches("a*b*c", "aXXbYYb"));
+  CHECK(UserMatches("**", "x"));
+  CHECK_FALSE(UserMatches("", "x"));
+}
+
+TEST_CASE("config error: users on a route a relay listener can pick, bad login values") {
+  Json doc = LoginConfig();
+  doc["routes"][0].erase("listeners");
+  ConfigResult result = Parse(doc);
+  CHECK_ERROR(result,
+              "imapfront.json: routes[0].users: route \"new\" has users but can serve listener "
+              "\"imaps\", which relays logins (users apply only to listeners with login "
+              "\"proxy\"; give the route \"listeners\")");
+  CHECK_MESSAGE(result.errors.size() == 1, AllErrors(result));
+
+  doc = LoginConfig();
+  doc["listeners"][1]["login"] = "local";
+  doc["routes"][0]["users"] = Json::array({"", 7});
+  doc["routes"][1]["users"] = Json::array();
+  result = Parse(doc);
+  CHECK_ERROR(result,
+              "imapfront.json: listeners[1].login: \"local\" is not \"relay\" or \"proxy\"");
+  CHECK_ERROR(result, "imapfront.json: routes[0].users[0]: must not be empty");
+  CHECK_ERROR(result, "imapfront.json: routes[0].users[1]: must be a string, not a number");
+  CHECK_ERROR(result, "imapfront.json: routes[1].users: must not be empty");
+  CHECK_MESSAGE(result.errors.size() == 4, AllErrors(result));
+}
+
+TEST_CASE("config error: the login limits apply to the whole process") {
+  for (const char* key : {"max_login_attempts", "auth_failure_delay", "max_auth_failures_per_ip",
+                          "auth_failure_window"}) {
+    CAPTURE(key);
+    Json doc = LoginConfig();
+    doc["routes"][1]["limits"] = {{key, 7}};
+    ConfigResult result = Parse(doc);
+    CHECK_ERROR(result, std::string("imapfront.json: routes[1].limits.") + key +
+                            ": applies to the whole process; set it in the top-level limits");
+  }
+  Json doc = LoginConfig();
+  doc["routes"][1]["limits"] = {{"login_timeout", 2}};
+  doc["limits"] = {{"max_login_attempts", 1}, {"auth_failure_delay", 0}};
+  ConfigResult result = Parse(doc);
+  REQUIRE_MESSAGE(result.config != nullptr, AllErrors(result));
+  CHECK(result.config->routes[1].limits.login_timeout == 2);
+  CHECK(result.config->limits.max_login_attempts == 1);
+  doc["limits"] = {{"max_login_attempts", 0}, {"auth_failure_window", 0}};
+  result = Parse(doc);
+  CHECK_MESSAGE(result.errors.size() == 2, AllErrors(result));
 }
 
 }  // namespace

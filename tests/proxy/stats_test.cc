@@ -208,7 +208,8 @@ TEST_CASE("StatsJson: with no routes and no sessions, zeros and an empty routes 
   CHECK(j["routes"].empty());
   CHECK(j["closed"]["shutdown"] == 0);
   CHECK(j["closed"]["auth_failed"] == 0);
-  CHECK(j["auth"] == nlohmann::json({{"attempts", 0}, {"successes", 0}, {"failures", 0}, {"throttled", 0}}));
+  CHECK(j["auth"] ==
+        nlohmann::json({{"attempts", 0}, {"successes", 0}, {"failures", 0}, {"throttled", 0}}));
 }
 
 // The lines of |text|; the last one must end with a newline.
