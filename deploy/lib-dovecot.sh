@@ -245,17 +245,22 @@ dovecot_stop() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-# imapfront_write_config PATH IMAPS_PORT STATS_PORT BACKEND_PORT CERT KEY ACCESS_LOG STARTTLS_PORT [LEGACY_PORT LEGACY_BACKEND_PORT]
+# imapfront_write_config PATH IMAPS_PORT STATS_PORT BACKEND_PORT CERT KEY ACCESS_LOG STARTTLS_PORT [LEGACY_PORT LEGACY_BACKEND_PORT [LOGIN_PORT]]
 # writes the imapfront config the demo and the Dovecot test use: one
 # implicit-TLS listener, one STARTTLS listener and one route to Dovecot, all
 # on 127.0.0.1; with LEGACY_PORT LEGACY_BACKEND_PORT after them, also a
 # listener "legacy" whose route (routes[].compat) serves an Exchange-like
-# backend.
+# backend; with LOGIN_PORT too, a listener "login" where imapfront logs users
+# in itself and routes them by name: LOGIN_USER ($LOGIN_USER, default bob) to
+# the Exchange-like backend, everyone else to Dovecot.
 imapfront_write_config() {
+  LOGIN_USER="${LOGIN_USER:-bob}" \
   python3 - "$@" <<'EOF'
 import json, sys
 path, imaps, stats, backend, cert, key, access_log, starttls = sys.argv[1:9]
+import os
 legacy = sys.argv[9:11]  # optional: LEGACY_PORT LEGACY_BACKEND_PORT
+login = sys.argv[11:12]  # optional: LOGIN_PORT
 config = {
     "workers": 2,
     "stats": {"listen": f"127.0.0.1:{stats}"},
@@ -284,6 +289,15 @@ if legacy:
             "capabilities": {"remove": ["MAILBOX-REFERRALS", "LOGIN-REFERRALS"]},
         },
     })
+if legacy and login:
+    # imapfront conducts the not-authenticated state and picks the backend
+    # by the login name (listeners[].login, routes[].users).
+    config["listeners"].append({"name": "login", "listen": f"127.0.0.1:{login[0]}",
+                                "mode": "implicit_tls", "login": "proxy"})
+    by_user = dict(config["routes"][0], name="login-" + os.environ["LOGIN_USER"],
+                   listeners=["login"], users=[os.environ["LOGIN_USER"]])
+    config["routes"].insert(1, by_user)
+    config["limits"].update({"auth_failure_delay": 4, "max_auth_failures_per_ip": 20})
 with open(path, "w") as f:
     json.dump(config, f, indent=2)
     f.write("\n")

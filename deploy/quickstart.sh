@@ -14,6 +14,7 @@
 #   IMAPFRONT_BACKEND_PORT   plaintext IMAP port of Dovecot     (14300)
 #   IMAPFRONT_LEGACY_PORT    IMAPS port of the legacy route     (9994)
 #   IMAPFRONT_LEGACY_BACKEND_PORT  port of the Exchange-like Dovecot (14301)
+#   IMAPFRONT_LOGIN_PORT     IMAPS port where imapfront logs users in (9995)
 #   IMAPFRONT_BUILD_DIR      CMake build dir                    (<repo>/build)
 #   IMAPFRONT_SKIP_DEPS=1    do not run deploy/install-deps.sh
 #   IMAPFRONT_SKIP_BUILD=1   do not configure/build; use the binary in the build dir
@@ -30,6 +31,11 @@ STARTTLS_PORT="${IMAPFRONT_STARTTLS_PORT:-9143}"
 BACKEND_PORT="${IMAPFRONT_BACKEND_PORT:-14300}"
 LEGACY_PORT="${IMAPFRONT_LEGACY_PORT:-9994}"
 LEGACY_BACKEND_PORT="${IMAPFRONT_LEGACY_BACKEND_PORT:-14301}"
+LOGIN_PORT="${IMAPFRONT_LOGIN_PORT:-9995}"
+# On the login listener this user goes to the Exchange-like Dovecot, every
+# other user to the first one (routes[].users).
+LOGIN_USER=bob
+LOGIN_PASSWORD=bob
 # The second Dovecot advertises what Exchange 2003 does, and nothing more.
 LEGACY_CAPABILITY="IMAP4 IMAP4rev1 LOGIN-REFERRALS MAILBOX-REFERRALS NAMESPACE LITERAL+ UIDPLUS CHILDREN"
 MARKER=".imapfront-demo"
@@ -213,6 +219,9 @@ start_legacy_dovecot() {
 }
 login_greeting = Microsoft Exchange Server 2003 IMAP4rev1 server (imitated by Dovecot) ready" ||
     die "could not write the legacy Dovecot config"
+  # A second user, who lives only here: the login listener routes him here.
+  printf '%s:{PLAIN}%s::::::\n' "$LOGIN_USER" "$LOGIN_PASSWORD" >>"$DEMO_DIR/legacy/dovecot/users" ||
+    die "could not add $LOGIN_USER to the legacy Dovecot"
   dovecot_start "$DEMO_DIR/legacy" "$WAIT_SECONDS" || die "the legacy Dovecot did not start (see above)"
   echo "dovecot (pid $(<"$(dovecot_pid_path "$DEMO_DIR/legacy")")) on 127.0.0.1:$LEGACY_BACKEND_PORT" \
     "advertises only: $LEGACY_CAPABILITY"
@@ -220,7 +229,7 @@ login_greeting = Microsoft Exchange Server 2003 IMAP4rev1 server (imitated by Do
 
 write_imapfront_config() {
   imapfront_write_config "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" \
-    "$ACCESS_LOG" "$STARTTLS_PORT" "$LEGACY_PORT" "$LEGACY_BACKEND_PORT"
+    "$ACCESS_LOG" "$STARTTLS_PORT" "$LEGACY_PORT" "$LEGACY_BACKEND_PORT" "$LOGIN_PORT"
   echo "config $CONFIG:"
   sed 's/^/  /' "$CONFIG"
 }
@@ -278,6 +287,38 @@ run_legacy_demo_client() {
   fi
 }
 
+# Two users through the login listener: imapfront logs each in itself and
+# picks the backend by name. The access log says where each one went.
+run_login_demo() {
+  local user password
+  for user in "$DOVECOT_USER" "$LOGIN_USER"; do
+    password="$DOVECOT_PASSWORD"
+    [[ "$user" == "$LOGIN_USER" ]] && password="$LOGIN_PASSWORD"
+    if ! python3 "$REPO_ROOT/deploy/demo_client.py" --host 127.0.0.1 --port "$LOGIN_PORT" \
+      --cafile "$CERT" --user "$user" --password "$password" --size 20000; then
+      show_imapfront_log
+      die "the login demo failed for $user through imapfront (log above)"
+    fi
+  done
+  local deadline=$(($(now_ms) + WAIT_SECONDS * 1000))
+  until python3 - "$ACCESS_LOG" "$DOVECOT_USER" "$LOGIN_USER" <<'PY'; do
+import json, sys
+seen = {}
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["listener"] == "login" and e["login"] == "ok":
+        seen[e["user"]] = e["route"]
+want = {sys.argv[2]: "default", sys.argv[3]: "login-" + sys.argv[3]}
+if any(seen.get(u) != r for u, r in want.items()):
+    sys.exit(1)
+for u, r in want.items():
+    print(f"  access log: user {u} logged in by imapfront, route {r}")
+PY
+    (($(now_ms) < deadline)) || die "the access log does not show both users on their routes"
+    sleep 0.2
+  done
+}
+
 show_stats() {
   local stats
   stats="$(curl -s --max-time 5 "http://127.0.0.1:$STATS_PORT/stats")" ||
@@ -287,7 +328,7 @@ show_stats() {
   metrics="$(curl -s --max-time 5 "http://127.0.0.1:$STATS_PORT/metrics")" ||
     die "could not read http://127.0.0.1:$STATS_PORT/metrics"
   echo "Some of /metrics (Prometheus text):"
-  grep -E '^(imapfront_build_info|imapfront_connections_(accepted_total|active)|imapfront_connections_closed_total\{reason="logout"\}|imapfront_relayed_bytes_total|imapfront_imap_emulated_total|imapfront_tls_handshake_seconds_count|imapfront_session_duration_seconds_(sum|count)|process_resident_memory_bytes)' <<<"$metrics" |
+  grep -E '^(imapfront_build_info|imapfront_connections_(accepted_total|active)|imapfront_connections_closed_total\{reason="logout"\}|imapfront_relayed_bytes_total|imapfront_imap_emulated_total|imapfront_auth_[a-z]*_total|imapfront_tls_handshake_seconds_count|imapfront_session_duration_seconds_(sum|count)|process_resident_memory_bytes)' <<<"$metrics" |
     sed 's/^/  /'
 }
 
@@ -302,6 +343,9 @@ imapfront is running in front of Dovecot. Try it:
   STARTTLS, openssl:   openssl s_client -starttls imap -connect 127.0.0.1:$STARTTLS_PORT -CAfile $CERT -crlf -quiet
   STARTTLS, curl:      curl --ssl-reqd --cacert $CERT imap://127.0.0.1:$STARTTLS_PORT/INBOX -u $DOVECOT_USER:$DOVECOT_PASSWORD
   demo client again:   $REPO_ROOT/deploy/demo_client.py --port $IMAPS_PORT --cafile $CERT
+  login by imapfront:  curl --cacert $CERT imaps://127.0.0.1:$LOGIN_PORT/INBOX -u $LOGIN_USER:$LOGIN_PASSWORD
+                       (imapfront greets and logs users in itself: $DOVECOT_USER goes to the first
+                       Dovecot, $LOGIN_USER to the Exchange-like one; see route= in $ACCESS_LOG)
   legacy route:        $REPO_ROOT/deploy/legacy_demo_client.py --port $LEGACY_PORT --cafile $CERT
                        (a Dovecot that advertises only Exchange 2003's list; imapfront adds
                        IDLE, UNSELECT, ID, AUTH=PLAIN, SPECIAL-USE: try them with openssl s_client
@@ -337,6 +381,7 @@ start_demo() {
   require_free_port "$STARTTLS_PORT" "imapfront STARTTLS" IMAPFRONT_STARTTLS_PORT
   require_free_port "$LEGACY_PORT" "imapfront legacy route" IMAPFRONT_LEGACY_PORT
   require_free_port "$LEGACY_BACKEND_PORT" "the legacy Dovecot" IMAPFRONT_LEGACY_BACKEND_PORT
+  require_free_port "$LOGIN_PORT" "imapfront login listener" IMAPFRONT_LOGIN_PORT
   make_certificate
 
   step "Starting Dovecot (plaintext IMAP backend) on 127.0.0.1:$BACKEND_PORT"
@@ -354,6 +399,9 @@ start_demo() {
 
   step "A modern client through the legacy route on 127.0.0.1:$LEGACY_PORT (deploy/legacy_demo_client.py)"
   run_legacy_demo_client
+
+  step "Routing by user: $DOVECOT_USER and $LOGIN_USER log in through imapfront on 127.0.0.1:$LOGIN_PORT"
+  run_login_demo
 
   step "Stats (http://127.0.0.1:$STATS_PORT/stats)"
   show_stats

@@ -124,7 +124,7 @@ with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
 EOF
 }
 
-read -r BACKEND_PORT IMAPS_PORT STATS_PORT STARTTLS_PORT < <(pick_ports 4)
+read -r BACKEND_PORT IMAPS_PORT STATS_PORT STARTTLS_PORT LOGIN_PORT < <(pick_ports 5)
 info "work dir $WORK; ports: dovecot $BACKEND_PORT, imaps $IMAPS_PORT, stats $STATS_PORT," \
   "starttls $STARTTLS_PORT"
 
@@ -142,6 +142,15 @@ info "dovecot is up on 127.0.0.1:$BACKEND_PORT"
 
 imapfront_write_config "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" \
   "$ACCESS_LOG" "$STARTTLS_PORT"
+# And a listener where imapfront logs users in itself (login: "proxy").
+python3 - "$CONFIG" "$LOGIN_PORT" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["listeners"].append({"name": "login", "listen": f"127.0.0.1:{sys.argv[2]}",
+                       "mode": "implicit_tls", "login": "proxy"})
+c["limits"]["auth_failure_delay"] = 0
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+EOF
 
 out="$(timeout 10 "$IMAPFRONT" --check-config "$CONFIG" 2>&1)" ||
   fail "imapfront --check-config $CONFIG failed: $out"
@@ -173,6 +182,42 @@ info "running deploy/demo_client.py through imapfront (IMAPS)"
 timeout 60 python3 "$REPO_ROOT/deploy/demo_client.py" --host 127.0.0.1 --port "$IMAPS_PORT" \
   --cafile "$CERT" --user "$DOVECOT_USER" --password "$DOVECOT_PASSWORD" ||
   fail "the IMAP round trip through imapfront failed"
+
+info "the same through the login listener: imapfront logs the user in at Dovecot"
+timeout 60 python3 "$REPO_ROOT/deploy/demo_client.py" --host 127.0.0.1 --port "$LOGIN_PORT" \
+  --cafile "$CERT" --user "$DOVECOT_USER" --password "$DOVECOT_PASSWORD" --size 20000 ||
+  fail "the IMAP round trip through the login listener failed"
+login_check="$(timeout 30 python3 - "$LOGIN_PORT" "$CERT" "$DOVECOT_USER" "$DOVECOT_PASSWORD" <<'EOF' 2>&1
+import imaplib, ssl, sys
+port, cafile, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ssl.create_default_context(cafile=cafile))
+try:
+    m.login(user, password + "-wrong")
+    sys.exit("a wrong password was accepted")
+except imaplib.IMAP4.error as e:
+    if "[AUTHENTICATIONFAILED] Authentication failed" not in str(e):
+        sys.exit(f"unexpected refusal: {e}")
+# SASL PLAIN, after the failure, on the same connection.
+typ, data = m.authenticate("PLAIN", lambda _: f"\0{user}\0{password}".encode())
+if typ != "OK" or b"CAPABILITY" not in data[0]:
+    sys.exit(f"AUTHENTICATE PLAIN: {typ} {data}")
+typ, data = m.select("INBOX")
+if typ != "OK":
+    sys.exit(f"SELECT: {typ} {data}")
+m.logout()
+print("login listener: wrong password refused, AUTHENTICATE PLAIN accepted, INBOX selected")
+EOF
+)" || fail "imaplib through the login listener: $login_check"
+info "$login_check"
+if command -v curl >/dev/null 2>&1; then
+  listing="$(timeout 30 curl -sS --cacert "$CERT" "imaps://127.0.0.1:$LOGIN_PORT/" \
+    -u "$DOVECOT_USER:$DOVECOT_PASSWORD" 2>&1)" || fail "curl through the login listener failed: $listing"
+  [[ "$listing" == *INBOX* ]] || fail "curl through the login listener did not list INBOX: $listing"
+  info "curl listed the mailboxes through the login listener"
+fi
+if grep -q -- "$DOVECOT_PASSWORD-wrong" "$IMAPFRONT_LOG" "$ACCESS_LOG"; then
+  fail "a password is in imapfront's logs"
+fi
 
 if command -v curl >/dev/null 2>&1; then
   info "listing mailboxes with curl over STARTTLS (--ssl-reqd)"
