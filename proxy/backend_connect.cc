@@ -169,6 +169,15 @@ void Session::BackendGreeted() {
   std::string line = std::move(greeting_line_);
   greeting_line_ = std::string();
   backend_used_ = &route_->backends[backend_index_];
+  LogSessionStart();
+  ArmRelayTimer();
+  // After STARTTLS the client has had imapfront's greeting already.
+  conversation_->OnBackendGreeting({reinterpret_cast<const uint8_t*>(line.data()), line.size()},
+                                   listener_->mode != ListenerMode::kStartTls);
+}
+
+// The session relays from now on (after the greeting, or a login at the proxy).
+void Session::LogSessionStart() const {
   LogEvent(LogLevel::kInfo, "session_start", id_, client_address_)
       .Add("listener", listener_->name)
       .Add("sni", tls_->server_name())
@@ -176,10 +185,6 @@ void Session::BackendGreeted() {
       .Add("backend", backend_used_->text)
       .Add("tls", tls_->version())
       .Add("cipher", tls_->cipher());
-  ArmRelayTimer();
-  // After STARTTLS the client has had imapfront's greeting already.
-  conversation_->OnBackendGreeting({reinterpret_cast<const uint8_t*>(line.data()), line.size()},
-                                   listener_->mode != ListenerMode::kStartTls);
 }
 
 }  // namespace imapfront

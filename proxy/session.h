@@ -186,6 +186,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   void BackendConnectFailed(const char* why);
   void BackendBytes(std::span<const uint8_t> bytes);
   void BackendGreeted();
+  void LogSessionStart() const;
 
   SessionHost* host_;
   std::shared_ptr<const Runtime> runtime_;

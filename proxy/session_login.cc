@@ -186,13 +186,7 @@ void Session::LoginSucceeded(std::span<const uint8_t> rest) {
       .Add("result", "ok")
       .Add("route", route_->name)
       .Add("backend", backend_used_->text);
-  LogEvent(LogLevel::kInfo, "session_start", id_, client_address_)
-      .Add("listener", listener_->name)
-      .Add("sni", tls_->server_name())
-      .Add("route", route_->name)
-      .Add("backend", backend_used_->text)
-      .Add("tls", tls_->version())
-      .Add("cipher", tls_->cipher());
+  LogSessionStart();
   last_activity_ms_ = uv_now(host_->loop());
   ArmRelayTimer();
   conversation_->OnBackendLoggedIn(
