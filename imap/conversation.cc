@@ -23,7 +23,8 @@ Conversation::Conversation(ConversationOptions options, ConversationSink* sink)
       commands_(CommandFramerOptions{.max_line_bytes = options.max_line_bytes,
                                      .max_literal_bytes = options.max_literal_bytes,
                                      .emulate_literal_plus = options.emulate_literal_plus}),
-      responses_(options.max_line_bytes) {
+      responses_(options.max_line_bytes),
+      decode_base64_(options.decode_base64) {
   capability_edit_.add_literal_plus = options.emulate_literal_plus;
   if (options.compat && options.compat->Any()) InitCompat(options);
 }
@@ -111,7 +112,7 @@ void Conversation::NoteUser(const CommandStep& step) {
   if (user_next_ == UserSource::kLoginLiteral) user_next_ = UserSource::kNone;  // it has ended
   if (step.continuation) {
     if (user_next_ == UserSource::kPlainResponse) {
-      if (auto user = PlainAuthcid(line)) user_ = *user;
+      if (auto user = PlainAuthcid(line, decode_base64_)) user_ = *user;
       user_next_ = UserSource::kNone;
     }
     return;
@@ -128,7 +129,7 @@ void Conversation::NoteUser(const CommandStep& step) {
       }
       break;
     case Verb::kAuthenticate:
-      if (auto plain = ParseAuthenticatePlain(line)) {
+      if (auto plain = ParseAuthenticatePlain(line, decode_base64_)) {
         if (!plain->user.empty()) user_ = plain->user;
         if (plain->response_follows) user_next_ = UserSource::kPlainResponse;
       }

@@ -29,14 +29,11 @@
 #include "imap/capabilities.h"
 #include "imap/command_framer.h"
 #include "imap/emulation/compat.h"
+#include "imap/login.h"
 #include "imap/response_framer.h"
 #include "imap/verb.h"
 
 namespace imapfront::imap {
-
-// Strict base64 (RFC 4648, padded, no whitespace): true and |*out| set, or
-// false. The owner passes BoringSSL's; imap/ links nothing.
-using Base64Decoder = bool (*)(std::string_view in, std::string* out);
 
 struct ConversationOptions {
   size_t max_line_bytes = 65536;
@@ -45,8 +42,9 @@ struct ConversationOptions {
   // routes[].compat; null or nothing set: a plain relay (no probe, no
   // per-command work). Must outlive the conversation.
   const CompatOptions* compat = nullptr;
-  std::string_view version = {};          // for the local ID answer
-  Base64Decoder decode_base64 = nullptr;  // for emulated AUTHENTICATE PLAIN
+  std::string_view version = {};  // for the local ID answer
+  // For emulated AUTHENTICATE PLAIN, and the user name of a relayed one.
+  Base64Decoder decode_base64 = nullptr;
 };
 
 // What the owner does for the conversation.
@@ -248,6 +246,7 @@ class Conversation final : private ResponseVisitor {
   std::string user_;
   UserSource user_next_ = UserSource::kNone;
   Login login_ = Login::kNone;
+  Base64Decoder decode_base64_ = nullptr;
   std::string login_tag_;  // the LOGIN or AUTHENTICATE awaiting its answer
   // imapfront's own commands, made on the first Send: a session that never
   // sends one (every session today) pays one pointer. Vectors, not deques

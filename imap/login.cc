@@ -1,8 +1,10 @@
 #include "imap/login.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "imap/bytes.h"
+#include "imap/emulation/auth_plain.h"
 #include "imap/literal.h"
 
 namespace imapfront::imap {
@@ -11,33 +13,6 @@ namespace {
 std::string_view SkipToken(std::string_view s) {
   size_t sp = s.find(' ');
   return sp == std::string_view::npos ? std::string_view() : s.substr(sp + 1);
-}
-
-int Base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-std::optional<std::string> Base64Decode(std::string_view in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    int v = Base64Value(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -71,27 +46,28 @@ std::optional<LoginUser> ParseLoginUser(std::string_view line) {
   return result;
 }
 
-std::optional<AuthenticatePlain> ParseAuthenticatePlain(std::string_view line) {
+std::optional<AuthenticatePlain> ParseAuthenticatePlain(std::string_view line,
+                                                        Base64Decoder decode) {
   std::string_view rest = SkipToken(SkipToken(line));  // past tag and AUTHENTICATE
   std::string_view mechanism = rest.substr(0, rest.find(' '));
   if (!EqualsIgnoreCase(mechanism, "PLAIN")) return std::nullopt;
   AuthenticatePlain result;
   if (mechanism.size() == rest.size()) {
     result.response_follows = true;
-  } else if (auto user = PlainAuthcid(rest.substr(mechanism.size() + 1))) {
+  } else if (auto user = PlainAuthcid(rest.substr(mechanism.size() + 1), decode)) {
     result.user = *user;
   }
   return result;
 }
 
-std::optional<std::string> PlainAuthcid(std::string_view response) {
-  auto decoded = Base64Decode(response);
-  if (!decoded) return std::nullopt;
-  size_t first = decoded->find('\0');
-  if (first == std::string::npos) return std::nullopt;
-  size_t second = decoded->find('\0', first + 1);
-  if (second == std::string::npos) return std::nullopt;
-  return decoded->substr(first + 1, second - first - 1);
+std::optional<std::string> PlainAuthcid(std::string_view response, Base64Decoder decode) {
+  std::string decoded;
+  if (!decode || !decode(response, &decoded)) return std::nullopt;
+  std::optional<PlainCredentials> plain = ParsePlainMessage(decoded);
+  std::fill(decoded.begin(), decoded.end(), '\0');
+  if (!plain) return std::nullopt;
+  std::fill(plain->password.begin(), plain->password.end(), '\0');
+  return plain->user;
 }
 
 }  // namespace imapfront::imap

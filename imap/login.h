@@ -9,6 +9,10 @@
 
 namespace imapfront::imap {
 
+// Strict base64 (RFC 4648, padded, no whitespace): true and |*out| set, or
+// false. The owner passes BoringSSL's; imap/ links nothing.
+using Base64Decoder = bool (*)(std::string_view in, std::string* out);
+
 struct LoginUser {
   std::string user;         // when the line holds it
   bool in_literal = false;  // the user name is the literal that follows this line
@@ -24,10 +28,12 @@ struct AuthenticatePlain {
 
 // |line|: "tag AUTHENTICATE mechanism [initial-response]" without its CRLF.
 // Null unless the mechanism is PLAIN.
-std::optional<AuthenticatePlain> ParseAuthenticatePlain(std::string_view line);
+std::optional<AuthenticatePlain> ParseAuthenticatePlain(std::string_view line,
+                                                        Base64Decoder decode);
 
 // |response|: a base64 SASL PLAIN response ("authzid NUL authcid NUL
-// password"); returns the authentication identity.
-std::optional<std::string> PlainAuthcid(std::string_view response);
+// password"); returns the authentication identity. Null also without
+// |decode|.
+std::optional<std::string> PlainAuthcid(std::string_view response, Base64Decoder decode);
 
 }  // namespace imapfront::imap

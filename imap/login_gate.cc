@@ -99,13 +99,9 @@ void LoginGate::LiteralData(std::span<const uint8_t> bytes) {
   if (in_literal_ && !arguments_.empty()) arguments_.back().append(AsText(bytes));
 }
 
-void LoginGate::Answer(Result& result, std::string text) {
-  result.answers += text;
-  Zero(text);
-}
-
-// The current command's tagged answer; the next command starts afresh.
-void LoginGate::Refuse(Result& result, std::string_view text) {
+// The current command's tagged answer (a LOGIN or AUTHENTICATE ending
+// here is a refused attempt); the next command starts afresh.
+void LoginGate::Complete(Result& result, std::string_view text) {
   const Verb verb = commands_->verb();
   if (verb == Verb::kLogin || verb == Verb::kAuthenticate) ++result.refused_attempts;
   result.answers += commands_->tag();
@@ -143,10 +139,10 @@ void LoginGate::Line(const CommandStep& step, Result& result) {
     case LineDisposition::kDrop:
       return;  // inside a command being read and discarded
     case LineDisposition::kRefuseTooBigSync:
-      Refuse(result, "NO [TOOBIG] Literal too large");
+      Complete(result, "NO [TOOBIG] Literal too large");
       return;
     case LineDisposition::kRefuseTooBigNonSync:
-      Refuse(result, "BAD [TOOBIG] Literal too large");
+      Complete(result, "BAD [TOOBIG] Literal too large");
       return;
     case LineDisposition::kTooBigMidCommand:
       result.outcome = Outcome::kEnd;
@@ -167,11 +163,11 @@ void LoginGate::Line(const CommandStep& step, Result& result) {
     if (!step.command_end) return;
     if (verb == Verb::kId) {
       result.answers += IdResponse(options_.version);
-      Refuse(result, "OK ID completed");
+      Complete(result, "OK ID completed");
       return;
     }
     if (arguments_bad_ || arguments_.size() != 2) {
-      Refuse(result, "BAD Invalid LOGIN arguments");
+      Complete(result, "BAD Invalid LOGIN arguments");
       return;
     }
     Attempt(arguments_[0], arguments_[1], result);
@@ -181,8 +177,8 @@ void LoginGate::Line(const CommandStep& step, Result& result) {
   // one waiting for a "+" is answered now (it sends nothing more).
   if (!step.command_end && !sync_literal) return;
   if (step.literal || !step.command_end) {
-    Refuse(result,
-           verb == Verb::kAuthenticate ? "BAD Invalid AUTHENTICATE arguments" : "BAD Log in first");
+    Complete(result, verb == Verb::kAuthenticate ? "BAD Invalid AUTHENTICATE arguments"
+                                                 : "BAD Log in first");
     return;
   }
   const std::string& tag = commands_->tag();
@@ -191,10 +187,10 @@ void LoginGate::Line(const CommandStep& step, Result& result) {
       result.answers += "* CAPABILITY ";
       result.answers += kCapabilities;
       result.answers += "\r\n";
-      Refuse(result, "OK CAPABILITY completed");
+      Complete(result, "OK CAPABILITY completed");
       return;
     case Verb::kNoop:
-      Refuse(result, "OK NOOP completed");
+      Complete(result, "OK NOOP completed");
       return;
     case Verb::kLogout:
       result.answers += "* BYE Logging out\r\n" + tag + " OK LOGOUT completed\r\n";
@@ -203,13 +199,13 @@ void LoginGate::Line(const CommandStep& step, Result& result) {
       return;
     case Verb::kStartTls:
     case Verb::kCompress:
-      Refuse(result, "BAD " + commands_->name() + " is not available here");
+      Complete(result, "BAD " + commands_->name() + " is not available here");
       return;
     case Verb::kAuthenticate:
       Authenticate(AfterName(content), result);
       return;
     default:
-      Refuse(result, "BAD Log in first");
+      Complete(result, "BAD Log in first");
       return;
   }
 }
@@ -267,11 +263,11 @@ void LoginGate::Authenticate(std::string_view arguments, Result& result) {
   const size_t space = arguments.find(' ');
   const std::string_view mechanism = arguments.substr(0, space);
   if (mechanism.empty()) {
-    Refuse(result, "BAD Invalid AUTHENTICATE arguments");
+    Complete(result, "BAD Invalid AUTHENTICATE arguments");
     return;
   }
   if (!EqualsIgnoreCase(mechanism, "PLAIN")) {
-    Refuse(result, "NO Unsupported authentication mechanism");
+    Complete(result, "NO Unsupported authentication mechanism");
     return;
   }
   if (space != std::string_view::npos) {
@@ -285,25 +281,25 @@ void LoginGate::Authenticate(std::string_view arguments, Result& result) {
 
 void LoginGate::SaslResponse(std::string_view response, Result& result) {
   if (response == "*") {
-    Refuse(result, "BAD AUTHENTICATE cancelled");
+    Complete(result, "BAD AUTHENTICATE cancelled");
     return;
   }
   std::string message;
   // "=" is an empty initial response (RFC 4959), which PLAIN cannot be.
   if (response != "=" && (!options_.decode_base64 || !options_.decode_base64(response, &message))) {
     Zero(message);
-    Refuse(result, "BAD Invalid base64 in AUTHENTICATE response");
+    Complete(result, "BAD Invalid base64 in AUTHENTICATE response");
     return;
   }
   std::optional<PlainCredentials> plain = ParsePlainMessage(message);
   Zero(message);
   if (!plain) {
-    Refuse(result, "BAD Malformed PLAIN message");
+    Complete(result, "BAD Malformed PLAIN message");
     return;
   }
   if (!plain->authzid.empty() && plain->authzid != plain->user) {
     Zero(plain->password);
-    Refuse(result, "NO [AUTHORIZATIONFAILED] Authorization identity must be the user");
+    Complete(result, "NO [AUTHORIZATIONFAILED] Authorization identity must be the user");
     return;
   }
   Attempt(plain->user, plain->password, result);

@@ -82,8 +82,7 @@ class LoginGate {
   void Line(const CommandStep& step, Result& result);
   void LiteralData(std::span<const uint8_t> bytes);
   bool ParseArguments(std::string_view text, std::optional<LiteralHeader> literal);
-  void Answer(Result& result, std::string text);
-  void Refuse(Result& result, std::string_view text);
+  void Complete(Result& result, std::string_view text);
   void Authenticate(std::string_view arguments, Result& result);
   void SaslResponse(std::string_view response, Result& result);
   void Attempt(std::string_view user, std::string& password, Result& result);

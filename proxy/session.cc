@@ -375,10 +375,10 @@ AccessLogEntry Session::EndRecord(CloseReason reason) const {
   } else if (!login_user_.empty()) {
     entry.user = login_user_;
   }
-  imap::Conversation::Login login =
-      conversation_ ? conversation_->login() : imap::Conversation::Login::kNone;
-  if (login_result_ == LoginResult::kOk) login = imap::Conversation::Login::kOk;
-  if (login_result_ == LoginResult::kFailed) login = imap::Conversation::Login::kFailed;
+  // On a login "proxy" listener the attempts at the proxy say; elsewhere
+  // the backend's answer to the client's LOGIN, as the Conversation saw it.
+  const imap::Conversation::Login login =
+      login_proxy() || !conversation_ ? login_result_ : conversation_->login();
   if (login != imap::Conversation::Login::kNone) {
     entry.login = login == imap::Conversation::Login::kOk ? "ok" : "failed";
   }

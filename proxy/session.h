@@ -218,8 +218,8 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   std::unique_ptr<imap::LoginGate> login_gate_;
   std::unique_ptr<imap::BackendLogin> backend_login_;
   std::string login_user_;  // the last attempt's login name
-  enum class LoginResult : uint8_t { kNone, kOk, kFailed };
-  LoginResult login_result_ = LoginResult::kNone;
+  // How the attempts went (on a relay listener the Conversation knows).
+  imap::Conversation::Login login_result_ = imap::Conversation::Login::kNone;
   uint64_t login_failures_ = 0;       // refused by a backend, in this session
   std::string delayed_answer_;        // a failure answer waiting out its delay
   uint64_t delayed_answer_ms_ = 0;    // ... until this moment

@@ -53,10 +53,8 @@ void Session::StartLogin() {
 
 void Session::WriteClient(std::string_view text) {
   if (text.empty() || phase_ == Phase::kClosing) return;
-  bytes_out_ += text.size();
-  if (!tls_->Write({reinterpret_cast<const uint8_t*>(text.data()), text.size()})) {
-    Close(CloseReason::kTlsError);
-  }
+  ToClient({reinterpret_cast<const uint8_t*>(text.data()), text.size()},
+           ToClientKind::kLocalAnswer);
 }
 
 // Offers the held client bytes to the gate, while it may take them: not
@@ -101,7 +99,7 @@ void Session::BeginAttempt() {
   const imap::LoginAttempt& attempt = login_gate_->attempt();
   host_->stats().Add(Counter::kAuthAttempts);
   login_user_ = attempt.user.substr(0, 256);
-  if (login_result_ != LoginResult::kOk) login_result_ = LoginResult::kFailed;
+  login_result_ = imap::Conversation::Login::kFailed;  // until one succeeds
   if (host_->auth_throttle().Blocked(slot_->ip(), throttle_policy(), MonotonicMs())) {
     host_->stats().Add(Counter::kAuthThrottled);
     LogEvent(LogLevel::kWarn, "login", id_, client_address_)
@@ -171,7 +169,7 @@ void Session::LoginBackendBytes(std::span<const uint8_t> bytes) {
 void Session::LoginSucceeded(std::span<const uint8_t> rest) {
   host_->stats().Add(Counter::kAuthSuccesses);
   host_->auth_throttle().Success(slot_->ip());
-  login_result_ = LoginResult::kOk;
+  login_result_ = imap::Conversation::Login::kOk;
   const std::string ok_line = backend_login_->ok_line();
   const std::vector<std::string> capabilities = backend_login_->capabilities();
   backend_login_.reset();
