@@ -107,7 +107,7 @@ void Session::BeginAttempt() {
         .Add("user", login_user_)
         .Add("result", "throttled");
     WriteClient(attempt.tag + " NO [UNAVAILABLE] Too many failed logins, try later\r\n");
-    login_gate_->EndAttempt();
+    EndAttempt();
     return;
   }
   route_ = runtime_->config->SelectRoute(listener_->name, tls_->server_name(), &attempt.user);
