@@ -372,13 +372,14 @@ AccessLogEntry Session::EndRecord(CloseReason reason) const {
   entry.cipher = known(tls_up, tls_up ? tls_->cipher() : "");
   if (conversation_ && !conversation_->user().empty()) {
     entry.user = conversation_->user();
-  } else if (!login_user_.empty()) {
-    entry.user = login_user_;
+  } else if (login_ && !login_->user.empty()) {
+    entry.user = login_->user;
   }
   // On a login "proxy" listener the attempts at the proxy say; elsewhere
   // the backend's answer to the client's LOGIN, as the Conversation saw it.
-  const imap::Conversation::Login login =
-      login_proxy() || !conversation_ ? login_result_ : conversation_->login();
+  const imap::Conversation::Login login = login_          ? login_->result
+                                          : conversation_ ? conversation_->login()
+                                                          : imap::Conversation::Login::kNone;
   if (login != imap::Conversation::Login::kNone) {
     entry.login = login == imap::Conversation::Login::kOk ? "ok" : "failed";
   }

@@ -214,19 +214,22 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   std::string greeting_line_;
   std::optional<imap::Conversation> conversation_;  // set once the route is known
   ByteQueue client_hold_;  // decrypted client bytes the conversation cannot take yet
-  // login "proxy" listeners, until a login succeeded.
-  std::unique_ptr<imap::LoginGate> login_gate_;
-  std::unique_ptr<imap::BackendLogin> backend_login_;
-  std::string login_user_;  // the last attempt's login name
-  // How the attempts went (on a relay listener the Conversation knows).
-  imap::Conversation::Login login_result_ = imap::Conversation::Login::kNone;
-  uint64_t login_failures_ = 0;       // refused by a backend, in this session
-  std::string delayed_answer_;        // a failure answer waiting out its delay
-  uint64_t delayed_answer_ms_ = 0;    // ... until this moment
-  bool delayed_answer_ends_ = false;  // ... and then the session ends (max_login_attempts)
-  bool backend_closing_ = false;      // a dropped backend's handle is not closed yet
-  bool feeding_gate_ = false;         // FeedLoginGate() is running
-  bool logout_seen_ = false;          // before TLS (afterwards the conversation knows)
+  // login "proxy" listeners only (made in StartLogin; relay sessions pay
+  // one pointer).
+  struct LoginState {
+    std::unique_ptr<imap::LoginGate> gate;        // until a login succeeded
+    std::unique_ptr<imap::BackendLogin> backend;  // during the LOGIN exchange
+    std::string user;                             // the last attempt's login name
+    imap::Conversation::Login result = imap::Conversation::Login::kNone;
+    uint64_t failures = 0;             // refused by a backend, in this session
+    std::string delayed_answer;        // a failure answer waiting out its delay
+    uint64_t delayed_answer_ms = 0;    // ... until this moment
+    bool delayed_answer_ends = false;  // ... and then the session ends (max_login_attempts)
+    bool backend_closing = false;      // a dropped backend's handle is not closed yet
+    bool feeding = false;              // FeedLoginGate() is running
+  };
+  std::unique_ptr<LoginState> login_;
+  bool logout_seen_ = false;  // before TLS (afterwards the conversation knows)
 
   // For the access log.
   uint64_t bytes_in_ = 0;   // plaintext from the client, as forwarded

@@ -181,7 +181,7 @@ void Session::ClientEof() {
       break;
     case Phase::kLogin:
       // What it sent before is still answered (a login it pipelined goes on).
-      if (client_.failed() || (client_hold_.empty() && delayed_answer_.empty())) {
+      if (client_.failed() || (client_hold_.empty() && login_->delayed_answer.empty())) {
         Close(EndReason(true));
       }
       break;

@@ -40,7 +40,8 @@ ThrottlePolicy Session::throttle_policy() const {
 
 void Session::StartLogin() {
   phase_ = Phase::kLogin;
-  login_gate_ = std::make_unique<imap::LoginGate>(imap::LoginGateOptions{
+  login_ = std::make_unique<LoginState>();
+  login_->gate = std::make_unique<imap::LoginGate>(imap::LoginGateOptions{
       .max_line_bytes = runtime_->config->limits.max_line_bytes,
       .version = IMAPFRONT_VERSION,
       .decode_base64 = &tls::DecodeBase64,
@@ -60,13 +61,14 @@ void Session::WriteClient(std::string_view text) {
 // Offers the held client bytes to the gate, while it may take them: not
 // during an attempt, a delayed answer or the close of a dropped backend.
 void Session::FeedLoginGate() {
-  if (feeding_gate_) return;  // an attempt that ended at once: the loop below goes on
-  feeding_gate_ = true;
+  if (!login_ || !login_->gate || login_->feeding)
+    return;  // an attempt that ended at once: the loop below goes on
+  login_->feeding = true;
   std::span<const uint8_t> first[1];
-  while (phase_ == Phase::kLogin && delayed_answer_.empty() && !backend_closing_ &&
+  while (phase_ == Phase::kLogin && login_->delayed_answer.empty() && !login_->backend_closing &&
          !client_hold_.empty()) {
     client_hold_.Gather(first);
-    imap::LoginGate::Result r = login_gate_->Feed(first[0]);
+    imap::LoginGate::Result r = login_->gate->Feed(first[0]);
     client_hold_.Consume(r.consumed);
     bytes_in_ += r.consumed;
     commands_count_ += r.commands;
@@ -88,23 +90,23 @@ void Session::FeedLoginGate() {
         break;
     }
   }
-  feeding_gate_ = false;
+  login_->feeding = false;
   if (phase_ == Phase::kLogin && client_.input_ended() && client_hold_.empty() &&
-      delayed_answer_.empty()) {
+      login_->delayed_answer.empty()) {
     Close(EndReason(true));
   }
 }
 
 void Session::BeginAttempt() {
-  const imap::LoginAttempt& attempt = login_gate_->attempt();
+  const imap::LoginAttempt& attempt = login_->gate->attempt();
   host_->stats().Add(Counter::kAuthAttempts);
-  login_user_ = attempt.user.substr(0, 256);
-  login_result_ = imap::Conversation::Login::kFailed;  // until one succeeds
+  login_->user = attempt.user.substr(0, 256);
+  login_->result = imap::Conversation::Login::kFailed;  // until one succeeds
   if (host_->auth_throttle().Blocked(slot_->ip(), throttle_policy(), MonotonicMs())) {
     host_->stats().Add(Counter::kAuthThrottled);
     LogEvent(LogLevel::kWarn, "login", id_, client_address_)
         .Add("listener", listener_->name)
-        .Add("user", login_user_)
+        .Add("user", login_->user)
         .Add("result", "throttled");
     WriteClient(attempt.tag + " NO [UNAVAILABLE] Too many failed logins, try later\r\n");
     EndAttempt();
@@ -138,20 +140,20 @@ void Session::LoginBackendGreeted(std::span<const uint8_t> rest) {
                          static_cast<double>(uv_hrtime() - connect_start_ns_) / 1e9);
   greeting_.reset();
   greeting_line_.clear();
-  const imap::LoginAttempt& attempt = login_gate_->attempt();
-  backend_login_ = std::make_unique<imap::BackendLogin>(attempt.tag, attempt.user, attempt.password,
-                                                        limits().max_line_bytes);
+  const imap::LoginAttempt& attempt = login_->gate->attempt();
+  login_->backend = std::make_unique<imap::BackendLogin>(attempt.tag, attempt.user,
+                                                         attempt.password, limits().max_line_bytes);
   ArmTimer(limits().login_timeout);
   LoginBackendBytes(rest);
 }
 
 void Session::LoginBackendBytes(std::span<const uint8_t> bytes) {
-  const size_t used = backend_login_->Feed(bytes);
-  if (const std::string& out = backend_login_->output(); !out.empty()) {
+  const size_t used = login_->backend->Feed(bytes);
+  if (const std::string& out = login_->backend->output(); !out.empty()) {
     backend_.out.Append({reinterpret_cast<const uint8_t*>(out.data()), out.size()});
-    backend_login_->OutputSent();
+    login_->backend->OutputSent();
   }
-  switch (backend_login_->state()) {
+  switch (login_->backend->state()) {
     case imap::BackendLogin::State::kWaiting:
       return;
     case imap::BackendLogin::State::kLoggedIn:
@@ -169,18 +171,18 @@ void Session::LoginBackendBytes(std::span<const uint8_t> bytes) {
 void Session::LoginSucceeded(std::span<const uint8_t> rest) {
   host_->stats().Add(Counter::kAuthSuccesses);
   host_->auth_throttle().Success(slot_->ip());
-  login_result_ = imap::Conversation::Login::kOk;
-  const std::string ok_line = backend_login_->ok_line();
-  const std::vector<std::string> capabilities = backend_login_->capabilities();
-  backend_login_.reset();
-  login_gate_->EndAttempt();
-  login_gate_.reset();
+  login_->result = imap::Conversation::Login::kOk;
+  const std::string ok_line = login_->backend->ok_line();
+  const std::vector<std::string> capabilities = login_->backend->capabilities();
+  login_->backend.reset();
+  login_->gate->EndAttempt();
+  login_->gate.reset();
   backend_used_ = &route_->backends[backend_index_];
   StartConversation();
   phase_ = Phase::kRelay;
   LogEvent(LogLevel::kInfo, "login", id_, client_address_)
       .Add("listener", listener_->name)
-      .Add("user", login_user_)
+      .Add("user", login_->user)
       .Add("result", "ok")
       .Add("route", route_->name)
       .Add("backend", backend_used_->text);
@@ -189,7 +191,7 @@ void Session::LoginSucceeded(std::span<const uint8_t> rest) {
   ArmRelayTimer();
   conversation_->OnBackendLoggedIn(
       {reinterpret_cast<const uint8_t*>(ok_line.data()), ok_line.size()}, capabilities,
-      login_user_);
+      login_->user);
   if (client_.input_ended()) conversation_->OnClientEnded();
   if (phase_ != Phase::kRelay) return;
   conversation_->OnBackendBytes(rest);
@@ -202,56 +204,56 @@ void Session::LoginRefused(const char* why) {
   host_->stats().Add(Counter::kAuthFailures);
   const uint64_t delay_ms =
       host_->auth_throttle().Failure(slot_->ip(), throttle_policy(), MonotonicMs());
-  ++login_failures_;
-  const bool last = login_failures_ >= runtime_->config->limits.max_login_attempts;
+  ++login_->failures;
+  const bool last = login_->failures >= runtime_->config->limits.max_login_attempts;
   LogEvent(LogLevel::kInfo, "login", id_, client_address_)
       .Add("listener", listener_->name)
-      .Add("user", login_user_)
+      .Add("user", login_->user)
       .Add("result", "failed")
       .Add("reason", why)
       .Add("route", route_ ? route_->name : std::string())
-      .Add("failures", login_failures_)
+      .Add("failures", login_->failures)
       .Add("delay_seconds", static_cast<double>(delay_ms) / 1000);
-  std::string answer = login_gate_->attempt().tag + " " + kFailedAnswer + "\r\n";
+  std::string answer = login_->gate->attempt().tag + " " + kFailedAnswer + "\r\n";
   EndAttempt();
   if (delay_ms == 0) {
     WriteClient(answer);
     if (last) Close(CloseReason::kAuthFailed, kTooManyFailuresBye);
     return;
   }
-  delayed_answer_ = std::move(answer);
-  delayed_answer_ms_ = uv_now(host_->loop()) + delay_ms;
-  delayed_answer_ends_ = last;
+  login_->delayed_answer = std::move(answer);
+  login_->delayed_answer_ms = uv_now(host_->loop()) + delay_ms;
+  login_->delayed_answer_ends = last;
   ArmLoginTimer();
 }
 
 // The backend could not be reached or did not speak IMAP: not the client's
 // failure, and the session stays in the not-authenticated state.
 void Session::AttemptUnavailable(const char* answer, const char* why) {
-  if (!login_gate_ || phase_ == Phase::kClosing) return;
+  if (!login_ || !login_->gate || phase_ == Phase::kClosing) return;
   LogEvent(LogLevel::kWarn, "login", id_, client_address_)
       .Add("listener", listener_->name)
-      .Add("user", login_user_)
+      .Add("user", login_->user)
       .Add("result", "unavailable")
       .Add("reason", why)
       .Add("route", route_ ? route_->name : std::string())
       .Add("backend", route_ && backend_index_ < route_->backends.size()
                           ? route_->backends[backend_index_].text
                           : std::string());
-  WriteClient(login_gate_->attempt().tag + " " + answer + "\r\n");
+  WriteClient(login_->gate->attempt().tag + " " + answer + "\r\n");
   EndAttempt();
 }
 
 // Back to the not-authenticated state: no route, no backend.
 void Session::EndAttempt() {
-  backend_login_.reset();
+  login_->backend.reset();
   DropBackend();
   greeting_.reset();
   greeting_line_.clear();
   host_->resolver().Cancel(&resolve_wait_);
   route_ = nullptr;
   slot_->LeaveRoute();
-  login_gate_->EndAttempt();
+  login_->gate->EndAttempt();
   phase_ = Phase::kLogin;
   if (pending_end_) {
     Close(*pending_end_, "Server shutting down");
@@ -267,14 +269,14 @@ void Session::DropBackend() {
   backend_.reading = false;
   backend_.out.Clear();
   backend_.in_flight = 0;
-  backend_closing_ = true;
+  login_->backend_closing = true;
   // The next attempt reuses the handle once libuv has let it go.
   handles_.Close(&backend_.tcp, &Session::OnDroppedBackendClosed);
 }
 
 void Session::OnDroppedBackendClosed(uv_handle_t* handle) {
   auto* self = static_cast<Session*>(handle->data);
-  self->backend_closing_ = false;
+  self->login_->backend_closing = false;
   if (!self->reason_) {
     self->FeedLoginGate();
     self->Pump();
@@ -283,11 +285,11 @@ void Session::OnDroppedBackendClosed(uv_handle_t* handle) {
 }
 
 void Session::LoginDeadlines(uint64_t now) {
-  if (!delayed_answer_.empty() && now >= delayed_answer_ms_) {
-    std::string answer = std::move(delayed_answer_);
-    delayed_answer_.clear();
+  if (!login_->delayed_answer.empty() && now >= login_->delayed_answer_ms) {
+    std::string answer = std::move(login_->delayed_answer);
+    login_->delayed_answer.clear();
     WriteClient(answer);
-    if (delayed_answer_ends_) {
+    if (login_->delayed_answer_ends) {
       Close(CloseReason::kAuthFailed, kTooManyFailuresBye);
       return;
     }
@@ -313,7 +315,7 @@ void Session::ArmLoginTimer() {
   const Limits& l = limits();
   uint64_t deadline = last_activity_ms_ + Ms(l.idle_timeout);
   if (l.max_lifetime > 0) deadline = std::min(deadline, born_ms_ + Ms(l.max_lifetime));
-  if (!delayed_answer_.empty()) deadline = std::min(deadline, delayed_answer_ms_);
+  if (!login_->delayed_answer.empty()) deadline = std::min(deadline, login_->delayed_answer_ms);
   const uint64_t now = uv_now(host_->loop());
   ArmTimer(deadline > now ? static_cast<double>(deadline - now) / 1000 : 0);
 }
