@@ -26,8 +26,13 @@ std::string_view Token(std::string_view* rest) {
 }  // namespace
 
 BackendLogin::BackendLogin(std::string_view tag, std::string_view user, std::string_view password,
-                           size_t max_line_bytes)
+                           size_t max_line_bytes, std::string_view first)
     : max_line_bytes_(max_line_bytes), tag_(tag), pieces_(LoginCommand(tag, user, password)) {
+  if (!first.empty()) {
+    first_tag_ = tag_ == "imapfront1" ? "imapfront2" : "imapfront1";
+    output_ = first_tag_ + " " + std::string(first) + "\r\n";
+    return;
+  }
   output_ = pieces_[next_piece_];
   Zero(pieces_[next_piece_++]);
 }
@@ -71,7 +76,8 @@ void BackendLogin::OnLine(std::string_view line) {
   const std::string_view content = StripLineEnding(line);
   if (content.starts_with('+')) {
     // The "+" for the next LOGIN piece (a literal's data).
-    if (probe_tag_.empty() && next_piece_ < pieces_.size()) {
+    if (first_tag_.empty() && probe_tag_.empty() && next_piece_ < pieces_.size() &&
+        next_piece_ > 0) {
       output_ += pieces_[next_piece_];
       Zero(pieces_[next_piece_++]);
     } else {
@@ -99,6 +105,17 @@ void BackendLogin::OnLine(std::string_view line) {
 }
 
 void BackendLogin::Tagged(std::string_view tag, std::string_view status, std::string_view line) {
+  if (!first_tag_.empty()) {
+    // The first command's answer, whatever it is; now the LOGIN.
+    if (tag != first_tag_) {
+      state_ = State::kBroken;
+      return;
+    }
+    first_tag_.clear();
+    output_ += pieces_[next_piece_];
+    Zero(pieces_[next_piece_++]);
+    return;
+  }
   if (!probe_tag_.empty()) {
     // The answer to imapfront's CAPABILITY: whatever it is, the login stands.
     if (tag != probe_tag_) {

@@ -23,8 +23,11 @@ namespace imapfront::imap {
 class BackendLogin {
  public:
   // |password| is copied into the LOGIN pieces, which are zeroed once sent.
+  // |first|, if not empty, is a command of imapfront's (forward_client
+  // "id": the ID) sent before the LOGIN with a tag of its own; its answer,
+  // whatever it is, is swallowed, and then the LOGIN goes.
   BackendLogin(std::string_view tag, std::string_view user, std::string_view password,
-               size_t max_line_bytes);
+               size_t max_line_bytes, std::string_view first = {});
   ~BackendLogin();
   BackendLogin(const BackendLogin&) = delete;
   BackendLogin& operator=(const BackendLogin&) = delete;
@@ -61,6 +64,7 @@ class BackendLogin {
   size_t max_line_bytes_;
   State state_ = State::kWaiting;
   std::string tag_;
+  std::string first_tag_;  // the first command's, until it is answered
   std::string probe_tag_;  // set once the CAPABILITY of imapfront's is sent
   std::vector<std::string> pieces_;
   size_t next_piece_ = 0;

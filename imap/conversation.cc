@@ -32,6 +32,7 @@ Conversation::Conversation(ConversationOptions options, ConversationSink* sink)
 // ---- the client's side -------------------------------------------------------
 
 size_t Conversation::OnClientBytes(std::span<const uint8_t> bytes) {
+  if (own_ && own_->client_waits) return 0;  // a SendBeforeClient command goes first
   size_t used = 0;
   while (used < bytes.size() && !halted_) {
     if (compat_ && ClientMustWait()) break;
@@ -154,9 +155,27 @@ bool Conversation::Send(std::string_view command, std::unique_ptr<OwnCommand> ha
   return true;
 }
 
+// Its answer is swallowed (Completed) and so are untagged responses until
+// then (SwallowingAll).
+class Conversation::Swallowed final : public OwnCommand {
+ public:
+  bool TakeUntagged(const ResponseLine& line) override { return line.status != "BYE"; }
+  void Completed(const ResponseLine& /*line*/) override {}
+};
+
+void Conversation::SendBeforeClient(std::string_view command) {
+  if (!own_) own_ = std::make_unique<OwnCommands>();
+  own_->client_waits = true;
+  own_->queued.insert(own_->queued.begin(),
+                      Queued{std::string(command), std::make_unique<Swallowed>(), true});
+  SendOwnCommands();
+}
+
 void Conversation::SendOwnCommands() {
   if (!own_ || !greeted_ || halted_) return;
-  if ((client_ended_ || logout_seen_) && !compat_) {
+  // The client's bytes wait for a SendBeforeClient command: it goes even if
+  // the client has half-closed since.
+  if ((client_ended_ || logout_seen_) && !compat_ && !own_->client_waits) {
     own_->queued.clear();  // nobody is left to serve
     return;
   }
@@ -170,7 +189,7 @@ void Conversation::SendOwnCommands() {
       tag = "imapfront" + std::to_string(own_->next_tag++);
     } while (commands_.TagInFlight(tag) || IsOwnTag(tag));
     const std::string line = tag + " " + next.command + "\r\n";
-    own_->in_flight.push_back({std::move(tag), std::move(next.handler)});
+    own_->in_flight.push_back({std::move(tag), std::move(next.handler), next.before_client});
     sink_->ToBackend(AsBytes(line), Sink::ToBackendKind::kOwnCommand);
   }
 }
@@ -185,6 +204,7 @@ bool Conversation::DropOverlongLine(ResponseLine::Kind kind, std::string_view ta
   // An answer to imapfront's own command never reaches the client, however
   // long it is.
   if (kind == ResponseLine::Kind::kTagged) return IsOwnTag(tag);
+  if (SwallowingAll()) return true;
   // Nor does an untagged line that comes while imapfront's capability probe
   // holds the greeting back (the probe's CAPABILITY, too long to read).
   return compat_ && compat_->discovering && own_in_flight() > 0;
@@ -196,6 +216,10 @@ bool Conversation::OwnTagged(const ResponseLine& line) {
                          [&](const InFlight& c) { return c.tag == line.tag; });
   if (it == own_->in_flight.end()) return false;
   std::unique_ptr<OwnCommand> handler = std::move(it->handler);
+  if (it->before_client) {
+    own_->client_waits = false;
+    resume_ = true;  // the client's held bytes go on now
+  }
   own_->in_flight.erase(it);
   handler->Completed(line);
   return true;
@@ -239,7 +263,7 @@ void Conversation::RelayLine(std::span<const uint8_t> line, bool capability_resp
 }
 
 void Conversation::OnResponseBytes(std::span<const uint8_t> bytes) {
-  if (halted_) return;
+  if (halted_ || SwallowingAll()) return;
   if (compat_) ReleaseGreeting();
   sink_->ToClient(bytes, Sink::ToClientKind::kRelayed);
 }

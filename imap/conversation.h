@@ -139,6 +139,12 @@ class Conversation final : private ResponseVisitor {
   // sending nothing, when kMaxOwnQueued commands are waiting already.
   bool Send(std::string_view command, std::unique_ptr<OwnCommand> handler);
   static constexpr size_t kMaxOwnQueued = 64;
+  // Before any client byte: |command| (as for Send) goes to the backend
+  // right after the greeting, ahead of everything the client sends, and the
+  // client's bytes wait (OnClientBytes takes none) until its tagged answer.
+  // That answer, and every untagged response until it (a BYE excepted), is
+  // swallowed whatever it is: routes[].forward_client "id".
+  void SendBeforeClient(std::string_view command);
   size_t own_in_flight() const { return own_ ? own_->in_flight.size() : 0; }
   size_t own_queued() const { return own_ ? own_->queued.size() : 0; }
 
@@ -185,11 +191,17 @@ class Conversation final : private ResponseVisitor {
   struct Queued {
     std::string command;
     std::unique_ptr<OwnCommand> handler;
+    bool before_client = false;  // SendBeforeClient
   };
   struct InFlight {
     std::string tag;
     std::unique_ptr<OwnCommand> handler;
+    bool before_client = false;
   };
+  class Swallowed;
+  bool SwallowingAll() const {
+    return own_ && !own_->in_flight.empty() && own_->in_flight.front().before_client;
+  }
 
   void ClientLine(const CommandStep& step);
   bool ClientMustWait() const;
@@ -253,6 +265,7 @@ class Conversation final : private ResponseVisitor {
   // (an empty std::deque allocates); they hold a few entries at most.
   struct OwnCommands {
     uint64_t next_tag = 1;
+    bool client_waits = false;  // a SendBeforeClient command is not answered yet
     std::vector<Queued> queued;
     std::vector<InFlight> in_flight;
   };

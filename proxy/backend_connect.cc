@@ -8,6 +8,15 @@
 namespace imapfront {
 
 void Session::ConnectNextBackend() {
+  // Down backends are skipped while another of the route is up.
+  const RouteBackends states = runtime_->BackendsOf(route_);
+  while (backend_index_ < route_->backends.size() && states.Skip(backend_index_)) {
+    LogEvent(LogLevel::kDebug, "backend_skipped", id_, client_address_)
+        .Add("route", route_->name)
+        .Add("backend", route_->backends[backend_index_].text)
+        .Add("why", "down");
+    ++backend_index_;
+  }
   if (backend_index_ >= route_->backends.size()) {
     if (login_proxy()) {
       AttemptUnavailable("NO [UNAVAILABLE] Backend unavailable", "no backend answered");
@@ -22,6 +31,8 @@ void Session::ConnectNextBackend() {
   handles_.Add(&backend_.tcp);
   backend_.state = Side::State::kConnecting;
   backend_.reading = false;
+  backend_.out.Clear();  // a failed attempt's PROXY header
+  backend_.in_flight = 0;
   greeting_.emplace(limits().max_line_bytes);
   greeting_line_.clear();
   connect_start_ns_ = uv_hrtime();
@@ -69,6 +80,7 @@ void Session::OnConnect(uv_connect_t* req, int status) {
   } else {
     uv_tcp_nodelay(&self->backend_.tcp, 1);
     self->backend_.state = Side::State::kOpen;
+    self->BackendConnected();
   }
   self->Pump();
 }
@@ -76,6 +88,9 @@ void Session::OnConnect(uv_connect_t* req, int status) {
 void Session::BackendConnectFailed(const char* why) {
   if (!backend_.open()) return;  // this attempt is already being abandoned
   host_->resolver().Cancel(&resolve_wait_);
+  if (BackendState* state = runtime_->BackendsOf(route_).at(backend_index_)) {
+    state->connect_failures.fetch_add(1, std::memory_order_relaxed);
+  }
   LogEvent(LogLevel::kWarn, "backend_failed", id_, client_address_)
       .Add("listener", listener_->name)
       .Add("route", route_->name)
@@ -156,6 +171,8 @@ void Session::BackendBytes(std::span<const uint8_t> bytes) {
       return;
     }
     BackendGreeted();
+    // What the client sent before the greeting goes on now, in order.
+    if (phase_ == Phase::kRelay) ResumeClient();
   }
   if (phase_ == Phase::kRelay) conversation_->OnBackendBytes(bytes);
   if (phase_ == Phase::kRelay && conversation_->TakeResume()) ResumeClient();
@@ -169,6 +186,9 @@ void Session::BackendGreeted() {
   std::string line = std::move(greeting_line_);
   greeting_line_ = std::string();
   backend_used_ = &route_->backends[backend_index_];
+  if (BackendState* state = runtime_->BackendsOf(route_).at(backend_index_)) {
+    state->sessions.fetch_add(1, std::memory_order_relaxed);
+  }
   LogSessionStart();
   ArmRelayTimer();
   // After STARTTLS the client has had imapfront's greeting already.

@@ -46,11 +46,24 @@ ConnectionSlot::ConnectionSlot(ConnectionCounts* counts, const sockaddr_storage&
     : counts_(counts),
       ip_(IpKeyOf(peer)),
       total_(counts->AddTotal()),
-      from_ip_(counts->AddIp(ip_)) {}
+      from_ip_(counts->AddIp(ip_)),
+      ip_counted_(true) {}
+
+ConnectionSlot::ConnectionSlot(ConnectionCounts* counts)
+    : counts_(counts), ip_{}, total_(counts->AddTotal()) {}
+
+void ConnectionSlot::SetClient(const sockaddr_storage& client, bool count) {
+  if (ip_counted_) return;  // known since the constructor
+  ip_ = IpKeyOf(client);
+  if (count) {
+    from_ip_ = counts_->AddIp(ip_);
+    ip_counted_ = true;
+  }
+}
 
 ConnectionSlot::~ConnectionSlot() {
   counts_->RemoveTotal();
-  counts_->RemoveIp(ip_);
+  if (ip_counted_) counts_->RemoveIp(ip_);
   if (route_) route_->fetch_sub(1, std::memory_order_relaxed);
 }
 

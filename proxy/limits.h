@@ -50,13 +50,21 @@ class ConnectionCounts {
 // One connection's place in the counts; releases it when destroyed.
 class ConnectionSlot {
  public:
+  // Joins the total and |peer|'s address.
   ConnectionSlot(ConnectionCounts* counts, const sockaddr_storage& peer);
+  // Joins the total only: the client's address is not known yet (a
+  // listener with proxy_protocol reads it from the PROXY header first).
+  explicit ConnectionSlot(ConnectionCounts* counts);
   ~ConnectionSlot();
   ConnectionSlot(const ConnectionSlot&) = delete;
   ConnectionSlot& operator=(const ConnectionSlot&) = delete;
 
   uint64_t total() const { return total_; }
   uint64_t from_ip() const { return from_ip_; }
+  // The client's address is now known (once, for the second constructor):
+  // it joins that address's count when |count| (false for a balancer's own
+  // connection, which is never capped).
+  void SetClient(const sockaddr_storage& client, bool count);
   // Joins |route|'s count; returns the count after.
   uint64_t EnterRoute(const std::string& route);
   // Leaves the route's count again (a login at the proxy that failed).
@@ -67,7 +75,8 @@ class ConnectionSlot {
   ConnectionCounts* counts_;
   IpKey ip_;
   uint64_t total_;
-  uint64_t from_ip_;
+  uint64_t from_ip_ = 0;
+  bool ip_counted_ = false;
   std::atomic<uint64_t>* route_ = nullptr;
 };
 

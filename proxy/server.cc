@@ -16,6 +16,7 @@
 #include <set>
 
 #include "proxy/config_warnings.h"
+#include "proxy/health_check.h"
 #include "proxy/limits.h"
 #include "proxy/log.h"
 #include "proxy/stats_server.h"
@@ -106,11 +107,16 @@ void LogWarnings(const Runtime& runtime) {
   }
 }
 
+// |runtime| with its backend states: |previous|'s for the backends that stay.
+std::shared_ptr<const Runtime> WithBackends(Runtime runtime, const BackendTable* previous) {
+  runtime.backends = BackendTable::Build(*runtime.config, previous);
+  return std::make_shared<Runtime>(std::move(runtime));
+}
+
 class Server {
  public:
   Server(ServerOptions options, Runtime runtime)
-      : path_(std::move(options.config_path)),
-        runtime_(std::make_shared<Runtime>(std::move(runtime))) {
+      : path_(std::move(options.config_path)), runtime_(WithBackends(std::move(runtime), nullptr)) {
     process_.version = std::move(options.version);
     process_.boringssl = tls::LibraryVersion();
     process_.libuv = uv_version_string();
@@ -149,6 +155,7 @@ class Server {
   ConnectionCounts counts_;
   AuthThrottle auth_throttle_;  // kept across reloads, like the counts
   std::unique_ptr<StatsServer> stats_server_;
+  std::unique_ptr<HealthChecker> health_;  // on loop_, for the whole process
   // Stats servers a reload moved away from: closed, kept until exit because
   // a request they were answering may still refer to them.
   std::vector<std::unique_ptr<StatsServer>> retired_stats_servers_;
@@ -199,6 +206,16 @@ bool Server::OpenWorkers(size_t count) {
 
 StatsSnapshot Server::Snapshot() {
   StatsSnapshot s = stats_->Snapshot(Uptime());
+  for (size_t r = 0; r < runtime_->backends->route_count(); ++r) {
+    for (const auto& b : runtime_->backends->Route(r)) {
+      s.backends.push_back({.route = b->route,
+                            .backend = b->backend,
+                            .up = b->up.load(std::memory_order_relaxed),
+                            .sessions = b->sessions.load(std::memory_order_relaxed),
+                            .connect_failures = b->connect_failures.load(std::memory_order_relaxed),
+                            .checks_failed = b->checks_failed.load(std::memory_order_relaxed)});
+    }
+  }
   s.process = process_;
   ReadProcessFigures(&s.process);
   return s;
@@ -339,6 +356,8 @@ int Server::Run() {
         signum);
   }
   for (auto& w : workers_) w->Start();
+  health_ = std::make_unique<HealthChecker>(&loop_);
+  health_->Watch(runtime_->config, runtime_->backends);
   CheckBackendNames(runtime_->config);
   LogEvent(LogLevel::kInfo, "start")
       .Add("version", process_.version)
@@ -352,6 +371,7 @@ int Server::Run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& w : workers_) w->Join();
   workers_.clear();
+  health_.reset();  // stopped in Stop(); its handles closed with the loop
   stats_server_.reset();
   retired_stats_servers_.clear();
   uv_loop_close(&loop_);
@@ -456,10 +476,11 @@ bool Server::ApplyReload(Runtime next) {
         .Add("note", "a change of workers takes effect at restart");
   }
   SetLogLevel(next.config->log_level);
-  runtime_ = std::make_shared<Runtime>(std::move(next));
+  runtime_ = WithBackends(std::move(next), runtime_->backends.get());
   for (size_t w = 0; w < workers_.size(); ++w) {
     workers_[w]->SetRuntime(runtime_, std::move(added[w]), removed);
   }
+  health_->Watch(runtime_->config, runtime_->backends);
   return true;
 }
 
@@ -512,6 +533,7 @@ void Server::Stop() {
       .Add("shutdown_grace", runtime_->config->limits.shutdown_grace);
   for (auto& w : workers_) w->RequestStop();
   if (stats_server_) stats_server_->Close();
+  health_->Stop();
   // A name check waiting for a dead resolver must not hold up the exit.
   for (NameCheck* check : name_checks_) uv_cancel(reinterpret_cast<uv_req_t*>(&check->req));
   // Sessions may take up to shutdown_grace to finish. The signal handles stay
@@ -554,7 +576,7 @@ Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors) {
     for (const std::string& e : tls_errors) errors->push_back(path + ": " + e);
     return {};
   }
-  return Runtime{std::move(result.config), std::move(context), nullptr};
+  return Runtime{std::move(result.config), std::move(context), nullptr, nullptr};
 }
 
 int RunServer(ServerOptions options) {

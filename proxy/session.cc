@@ -99,6 +99,11 @@ void Session::OnWriteDone(uv_write_t* req, int status) {
 void Session::OnTimer(uv_timer_t* timer) {
   auto* self = static_cast<Session*>(timer->data);
   switch (self->phase_) {
+    case Phase::kProxyHeader:
+      LogEvent(LogLevel::kInfo, "proxy_header_timeout", self->id_, self->client_address_)
+          .Add("listener", self->listener_->name);
+      self->Close(CloseReason::kHandshakeTimeout);  // not a byte: the balancer's client is unknown
+      break;
     case Phase::kPlain:
       self->Close(CloseReason::kHandshakeTimeout, "Autologout; no STARTTLS in time");
       break;
@@ -140,7 +145,12 @@ void Session::PumpOnce() {
     return;
   }
   Flush(client_);
-  if (phase_ == Phase::kRelay || phase_ == Phase::kLoggingIn) Flush(backend_);
+  // While connecting, backend_.out holds at most the PROXY header for it
+  // (client bytes wait in client_hold_ until the greeting).
+  if (phase_ == Phase::kRelay || phase_ == Phase::kLoggingIn ||
+      (phase_ == Phase::kConnecting && backend_.connected())) {
+    Flush(backend_);
+  }
   if (client_.failed()) {
     Close(EndReason(true));
     return;

@@ -11,6 +11,8 @@
 //   backend_connect.cc  connect, failover and the greeting
 //   session_login.cc    login: "proxy" listeners: the not-authenticated
 //                       state, login attempts, throttling
+//   session_client_address.cc  the PROXY header from a balancer, and the
+//                       client's address for backends (forward_client)
 //
 // Lifetime: a Session is created on accept and deletes itself once all its
 // libuv handles have closed. Close(reason) is the only way out; the first
@@ -32,6 +34,7 @@
 #include "imap/pre_auth.h"
 #include "proxy/byte_queue.h"
 #include "proxy/limits.h"
+#include "proxy/net/proxy_header.h"
 #include "proxy/runtime.h"
 #include "proxy/session_host.h"
 #include "proxy/stats.h"
@@ -74,7 +77,17 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   // kLogin: on a login "proxy" listener, imapfront's own not-authenticated
   // state; an attempt then goes kConnecting, kLoggingIn (the backend's
   // LOGIN exchange) and kRelay, or back to kLogin.
-  enum class Phase { kPlain, kHandshake, kLogin, kConnecting, kLoggingIn, kRelay, kClosing };
+  // kProxyHeader: a proxy_protocol listener's session before its PROXY header.
+  enum class Phase {
+    kProxyHeader,
+    kPlain,
+    kHandshake,
+    kLogin,
+    kConnecting,
+    kLoggingIn,
+    kRelay,
+    kClosing
+  };
 
   // One TCP connection and the queue of bytes waiting to be written to it.
   struct Side {
@@ -134,6 +147,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
 
   // ---- session_client.cc: the client's socket ----
   static void OnClientRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  void Admit();
   void ClientBytes(std::span<const uint8_t> ciphertext);
   void ClientEof();
   bool client_sent_bytes() const { return handshake_start_ns_ != 0; }
@@ -174,6 +188,13 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   void ArmLoginTimer();
   ThrottlePolicy throttle_policy() const;
 
+  // ---- session_client_address.cc: PROXY header in, client address out ----
+  void ProxyHeaderBytes(std::span<const uint8_t> bytes);
+  sockaddr_storage ClientSource() const;  // the client's address (forwarded or the peer's)
+  sockaddr_storage LocalAddress() const;  // where the client reached imapfront
+  std::string ForwardIdCommand() const;   // forward_client "id"
+  void BackendConnected();                // the PROXY header for the backend
+
   // ---- backend_connect.cc: connect, failover, greeting ----
   static void OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void OnShutdownDone(uv_shutdown_t* req, int status);
@@ -208,8 +229,10 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
 
   std::unique_ptr<tls::Endpoint> tls_;
   Phase phase_ = Phase::kHandshake;
-  std::unique_ptr<imap::StartTlsGate> gate_;  // kPlain only (not kept in every session)
-  size_t backend_index_ = 0;                  // the backend being tried or used
+  std::unique_ptr<net::ProxyHeaderParser> proxy_header_;  // kProxyHeader only
+  std::unique_ptr<sockaddr_storage> forwarded_source_;    // the PROXY header's source
+  std::unique_ptr<imap::StartTlsGate> gate_;              // kPlain only (not kept in every session)
+  size_t backend_index_ = 0;                              // the backend being tried or used
   std::optional<imap::GreetingScanner> greeting_;
   std::string greeting_line_;
   std::optional<imap::Conversation> conversation_;  // set once the route is known

@@ -46,22 +46,46 @@ void Session::Start() {
     return;
   }
   client_address_ = PeerAddress(peer);
-  // Counted now, checked now; the client learns it after the handshake, as a
-  // BYE instead of the greeting.
+  uv_tcp_nodelay(&client_.tcp, 1);
+  last_activity_ms_ = uv_now(host_->loop());
+  tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
+                                         static_cast<tls::CiphertextSink*>(this));
+  LogEvent(LogLevel::kDebug, "accept", id_, client_address_).Add("listener", listener_->name);
+  // handshake_timeout runs from accept to TLS, the PROXY header and the
+  // plaintext part included.
+  ArmTimer(limits().handshake_timeout);
+  if (listener_->proxy_protocol) {
+    // Counted now; its address (and the per-IP cap) once the header says
+    // which client the balancer serves.
+    slot_.emplace(&host_->counts());
+    slot_->SetClient(peer, false);
+    if (!net::AnyContains(runtime_->config->trusted_proxies, peer)) {
+      LogEvent(LogLevel::kWarn, "proxy_untrusted", id_, client_address_)
+          .Add("listener", listener_->name)
+          .Add("error", "not in trusted_proxies");
+      Close(CloseReason::kProtocolError);
+      return;
+    }
+    phase_ = Phase::kProxyHeader;
+    proxy_header_ = std::make_unique<net::ProxyHeaderParser>();
+    Pump();
+    return;
+  }
   slot_.emplace(&host_->counts(), peer);
+  Admit();
+}
+
+// The client's address is known: the caps, then TLS or the STARTTLS greeting.
+void Session::Admit() {
+  // Checked now; the client learns it after the handshake, as a BYE
+  // instead of the greeting.
   const Limits& global = runtime_->config->limits;
   if (global.max_connections && slot_->total() > global.max_connections) {
     over_limit_ = "max_connections";
   } else if (global.max_connections_per_ip && slot_->from_ip() > global.max_connections_per_ip) {
     over_limit_ = "max_connections_per_ip";
   }
-  uv_tcp_nodelay(&client_.tcp, 1);
-  last_activity_ms_ = uv_now(host_->loop());
-  tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
-                                         static_cast<tls::CiphertextSink*>(this));
-  LogEvent(LogLevel::kDebug, "accept", id_, client_address_).Add("listener", listener_->name);
-  // handshake_timeout runs from accept to TLS, the plaintext part included.
-  ArmTimer(limits().handshake_timeout);
+  phase_ = Phase::kHandshake;
   if (listener_->mode == ListenerMode::kStartTls) {
     phase_ = Phase::kPlain;
     if (over_limit_) {
@@ -125,6 +149,10 @@ void Session::PlainBytes(std::span<const uint8_t> bytes) {
 // ---- TLS ---------------------------------------------------------------------------
 
 void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
+  if (phase_ == Phase::kProxyHeader) {
+    ProxyHeaderBytes(ciphertext);
+    return;
+  }
   if (phase_ == Phase::kPlain) {
     PlainBytes(ciphertext);
     return;
@@ -171,6 +199,7 @@ void Session::ClientEof() {
   client_.EndInput();
   if (conversation_) conversation_->OnClientEnded();
   switch (phase_) {
+    case Phase::kProxyHeader:
     case Phase::kPlain:
       Close(CloseReason::kClientClosed);
       break;
@@ -231,6 +260,9 @@ void Session::HandshakeDone() {
   }
   const Limits& l = limits();
   StartConversation();
+  if (route_->forward_client == ForwardClient::kId) {
+    conversation_->SendBeforeClient(ForwardIdCommand());
+  }
   if (slot_->EnterRoute(route_->name) > l.max_connections && l.max_connections && !over_limit_) {
     over_limit_ = "route max_connections";
   }

@@ -141,8 +141,9 @@ void Session::LoginBackendGreeted(std::span<const uint8_t> rest) {
   greeting_.reset();
   greeting_line_.clear();
   const imap::LoginAttempt& attempt = login_->gate->attempt();
-  login_->backend = std::make_unique<imap::BackendLogin>(attempt.tag, attempt.user,
-                                                         attempt.password, limits().max_line_bytes);
+  login_->backend = std::make_unique<imap::BackendLogin>(
+      attempt.tag, attempt.user, attempt.password, limits().max_line_bytes,
+      route_->forward_client == ForwardClient::kId ? ForwardIdCommand() : std::string());
   ArmTimer(limits().login_timeout);
   LoginBackendBytes(rest);
 }
@@ -178,6 +179,9 @@ void Session::LoginSucceeded(std::span<const uint8_t> rest) {
   login_->gate->EndAttempt();
   login_->gate.reset();
   backend_used_ = &route_->backends[backend_index_];
+  if (BackendState* state = runtime_->BackendsOf(route_).at(backend_index_)) {
+    state->sessions.fetch_add(1, std::memory_order_relaxed);
+  }
   StartConversation();
   phase_ = Phase::kRelay;
   LogEvent(LogLevel::kInfo, "login", id_, client_address_)

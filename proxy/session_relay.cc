@@ -24,8 +24,10 @@ void Session::ClientPlaintext(std::span<const uint8_t> plaintext) {
     FeedLoginGate();
     return;
   }
-  if (!client_hold_.empty()) {
-    client_hold_.Append(plaintext);  // behind bytes already waiting
+  if (!client_hold_.empty() || phase_ == Phase::kConnecting) {
+    // Behind bytes already waiting, or until the backend greeted: nothing
+    // of the client's may precede what imapfront sends a new backend first.
+    client_hold_.Append(plaintext);
     return;
   }
   size_t used = conversation_->OnClientBytes(plaintext);

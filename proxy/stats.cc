@@ -215,6 +215,35 @@ StatsSnapshot Stats::Snapshot(double uptime_seconds) const {
   return s;
 }
 
+namespace {
+
+// Per route and backend (SPEC "Backend health").
+void BackendFamilies(Exposition& e, const std::vector<BackendFigures>& backends) {
+  if (backends.empty()) return;
+  std::vector<std::string> labels;
+  for (const BackendFigures& b : backends) {
+    labels.push_back("route=\"" + LabelValue(b.route) + "\",backend=\"" + LabelValue(b.backend) +
+                     "\"");
+  }
+  auto family = [&](const char* name, const char* type, const char* help, auto value) {
+    e.Family(name, type, help);
+    for (size_t i = 0; i < backends.size(); ++i) e.Sample(name, labels[i], value(backends[i]));
+  };
+  family("imapfront_backend_up", "gauge",
+         "1 if the backend is up (health checks pass, or none are configured), else 0.",
+         [](const BackendFigures& b) { return uint64_t{b.up ? 1u : 0u}; });
+  family("imapfront_backend_sessions_total", "counter",
+         "Sessions relayed through the backend (counted once it greeted, or logged in).",
+         [](const BackendFigures& b) { return b.sessions; });
+  family("imapfront_backend_connect_failures_total", "counter",
+         "Session connection attempts that failed on the backend.",
+         [](const BackendFigures& b) { return b.connect_failures; });
+  family("imapfront_backend_checks_failed_total", "counter", "Health checks the backend failed.",
+         [](const BackendFigures& b) { return b.checks_failed; });
+}
+
+}  // namespace
+
 std::string StatsJson(const StatsSnapshot& s) {
   nlohmann::json j;
   j["uptime_seconds"] = s.uptime_seconds;
@@ -229,6 +258,13 @@ std::string StatsJson(const StatsSnapshot& s) {
   for (const auto& [name, t] : s.routes) {
     j["routes"][name] = {
         {"accepted", t.accepted}, {"active", t.active()}, {"closed", ClosedJson(t)}};
+  }
+  j["backends"] = nlohmann::json::object();
+  for (const BackendFigures& b : s.backends) {
+    j["backends"][b.route + "/" + b.backend] = {{"up", b.up},
+                                                {"sessions", b.sessions},
+                                                {"connect_failures", b.connect_failures},
+                                                {"checks_failed", b.checks_failed}};
   }
   return j.dump(2) + "\n";
 }
@@ -270,6 +306,7 @@ std::string StatsPrometheus(const StatsSnapshot& s) {
     }
     e.Sample(c.family, c.label, s.counters[i]);
   }
+  BackendFamilies(e, s.backends);
   for (size_t h = 0; h < kHistogramCount; ++h) {
     e.Histogram(kHistogramInfo[h], HistogramBounds(static_cast<Histogram>(h)), s.histograms[h]);
   }

@@ -175,12 +175,23 @@ struct ProcessInfo {
 // This process's CPU, memory and descriptors now (the rest left as given).
 void ReadProcessFigures(ProcessInfo* info);
 
+// One backend of one route (proxy/backend_state), as read at one moment.
+struct BackendFigures {
+  std::string route;
+  std::string backend;  // "host:port" as the config writes it
+  bool up = true;
+  uint64_t sessions = 0;
+  uint64_t connect_failures = 0;
+  uint64_t checks_failed = 0;
+};
+
 struct StatsSnapshot {
   double uptime_seconds = 0;
   SessionTotals sessions;
   std::array<uint64_t, kCounterCount> counters{};
   std::array<HistogramTotals, kHistogramCount> histograms{};
   std::map<std::string, SessionTotals> routes;
+  std::vector<BackendFigures> backends;  // the running config's, in its order
   ProcessInfo process;
 };
 

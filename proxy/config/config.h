@@ -12,6 +12,7 @@
 #include "imap/emulation/compat.h"
 #include "proxy/config/socket_address.h"
 #include "proxy/log.h"
+#include "proxy/net/cidr.h"
 #include "tls/min_version.h"
 
 namespace imapfront {
@@ -54,6 +55,19 @@ struct ListenerConfig {
   SocketAddress listen;
   ListenerMode mode = ListenerMode::kImplicitTls;
   LoginMode login = LoginMode::kRelay;
+  // Each connection starts with a PROXY header from one of trusted_proxies.
+  bool proxy_protocol = false;
+};
+
+// routes[].forward_client: how the backend learns the client's address.
+enum class ForwardClient { kNone, kId, kProxyV1, kProxyV2 };
+
+// routes[].health_check (seconds, and checks in a row).
+struct HealthCheckConfig {
+  double interval = 10;
+  double timeout = 3;
+  uint64_t fall = 2;
+  uint64_t rise = 2;
 };
 
 struct RouteConfig {
@@ -63,8 +77,10 @@ struct RouteConfig {
   std::optional<std::vector<std::string>> users;      // login name patterns; absent: any
   std::vector<BackendAddress> backends;
   LiteralPlus literal_plus = LiteralPlus::kPass;
-  imap::CompatOptions compat;  // routes[].compat; the defaults change nothing
-  Limits limits;               // the global limits with this route's overrides applied
+  ForwardClient forward_client = ForwardClient::kNone;
+  std::optional<HealthCheckConfig> health_check;  // absent: no checks
+  imap::CompatOptions compat;                     // routes[].compat; the defaults change nothing
+  Limits limits;  // the global limits with this route's overrides applied
 };
 
 struct Config {
@@ -76,6 +92,8 @@ struct Config {
   tls::MinVersion tls_min_version = tls::MinVersion::kTls12;
   std::vector<CertificateConfig> certificates;
   std::vector<ListenerConfig> listeners;
+  // The balancers allowed to send PROXY headers (listeners[].proxy_protocol).
+  std::vector<net::Cidr> trusted_proxies;
   std::vector<RouteConfig> routes;
   Limits limits;
   // The file's parts as written ("workers", "tls", "routes.NAME", ...), for

@@ -17,15 +17,21 @@ namespace {
 constexpr uint64_t kMaxWorkers = 1024;
 constexpr std::string_view kDefaultStatsListen = "127.0.0.1:9100";
 
-constexpr std::string_view kRootKeys[] = {"workers",   "stats",  "log",   "tls",
-                                          "listeners", "routes", "limits"};
+constexpr std::string_view kRootKeys[] = {"workers",   "stats",  "log",    "tls",
+                                          "listeners", "routes", "limits", "trusted_proxies"};
 constexpr std::string_view kStatsKeys[] = {"listen"};
 constexpr std::string_view kLogKeys[] = {"level", "access_log"};
 constexpr std::string_view kTlsKeys[] = {"min_version", "certificates"};
 constexpr std::string_view kCertificateKeys[] = {"cert", "key", "names"};
-constexpr std::string_view kListenerKeys[] = {"name", "listen", "mode", "login"};
-constexpr std::string_view kRouteKeys[] = {"name",         "sni",    "listeners", "backends",
-                                           "literal_plus", "limits", "compat",    "users"};
+constexpr std::string_view kListenerKeys[] = {"name", "listen", "mode", "login", "proxy_protocol"};
+constexpr std::string_view kRouteKeys[] = {"name",           "sni",         "listeners", "backends",
+                                           "literal_plus",   "limits",      "compat",    "users",
+                                           "forward_client", "health_check"};
+constexpr std::string_view kHealthCheckKeys[] = {"interval", "timeout", "fall", "rise"};
+constexpr Choice<ForwardClient> kForwardModes[] = {{"none", ForwardClient::kNone},
+                                                   {"id", ForwardClient::kId},
+                                                   {"proxy_v1", ForwardClient::kProxyV1},
+                                                   {"proxy_v2", ForwardClient::kProxyV2}};
 constexpr std::string_view kCompatKeys[] = {"idle",       "idle_poll_interval", "unselect",
                                             "id",         "auth_plain",         "special_use",
                                             "pipelining", "capabilities"};
@@ -179,6 +185,8 @@ class ConfigValidator : private JsonChecks {
     // Before routes: route limits start from the global ones, wherever they are in the file.
     if (const Json* v = Find(root, "limits")) ParseLimits(*v, "limits", &config_->limits);
     ParseTls(Find(root, "tls"));
+    // Before listeners: a proxy_protocol listener needs them.
+    if (const Json* v = Find(root, "trusted_proxies")) ParseTrustedProxies(*v);
     if (const Json* v = Required(root, "", "listeners")) ParseListeners(*v);
     if (const Json* v = Required(root, "", "routes")) ParseRoutes(*v);
   }
@@ -283,7 +291,59 @@ class ConfigValidator : private JsonChecks {
     if (const Json* login = Find(v, "login")) {
       listener.login = OneOf(*login, Join(path, "login"), kLoginModes).value_or(listener.login);
     }
+    if (const Json* proxy = Find(v, "proxy_protocol")) {
+      const std::string at = Join(path, "proxy_protocol");
+      if (!proxy->is_boolean()) {
+        Error(at, "must be true or false, not " + Kind(*proxy));
+      } else if (proxy->get<bool>() && config_->trusted_proxies.empty() && !trusted_errors_) {
+        Error(at,
+              "needs the top-level \"trusted_proxies\" (the CIDR blocks of the load balancers "
+              "allowed to send PROXY headers)");
+      } else {
+        listener.proxy_protocol = proxy->get<bool>();
+      }
+    }
     if (error_count() == errors_before) config_->listeners.push_back(std::move(listener));
+  }
+
+  // ["10.0.0.0/8", "::1/128", "192.0.2.7"]
+  void ParseTrustedProxies(const Json& v) {
+    if (!IsArray(v, "trusted_proxies", true)) {
+      trusted_errors_ = true;
+      return;
+    }
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::optional<std::string> text = String(v[i], Index("trusted_proxies", i));
+      std::string error;
+      std::optional<net::Cidr> block = text ? net::ParseCidr(*text, &error) : std::nullopt;
+      if (block) {
+        config_->trusted_proxies.push_back(*block);
+        continue;
+      }
+      if (text) Error(Index("trusted_proxies", i), error);
+      trusted_errors_ = true;
+    }
+  }
+
+  void ParseHealthCheck(const Json& v, const std::string& path, RouteConfig* route) {
+    if (v.is_null()) return;
+    if (!IsObject(v, path)) return;
+    CheckKeys(v, path, kHealthCheckKeys);
+    HealthCheckConfig check;
+    if (const Json* s = Find(v, "interval")) {
+      check.interval = Seconds(*s, Join(path, "interval"), true).value_or(check.interval);
+    }
+    if (const Json* s = Find(v, "timeout")) {
+      check.timeout = Seconds(*s, Join(path, "timeout"), true).value_or(check.timeout);
+    }
+    constexpr uint64_t kMaxInRow = 1000;
+    if (const Json* n = Find(v, "fall")) {
+      check.fall = Count(*n, Join(path, "fall"), 1, kMaxInRow).value_or(check.fall);
+    }
+    if (const Json* n = Find(v, "rise")) {
+      check.rise = Count(*n, Join(path, "rise"), 1, kMaxInRow).value_or(check.rise);
+    }
+    route->health_check = check;
   }
 
   void CheckListenUnique(const SocketAddress& address, const std::string& path) {
@@ -325,6 +385,13 @@ class ConfigValidator : private JsonChecks {
     if (const Json* mode = Find(v, "literal_plus")) {
       route.literal_plus =
           OneOf(*mode, Join(path, "literal_plus"), kLiteralPlusModes).value_or(route.literal_plus);
+    }
+    if (const Json* mode = Find(v, "forward_client")) {
+      route.forward_client =
+          OneOf(*mode, Join(path, "forward_client"), kForwardModes).value_or(route.forward_client);
+    }
+    if (const Json* check = Find(v, "health_check")) {
+      ParseHealthCheck(*check, Join(path, "health_check"), &route);
     }
     if (const Json* limits = Find(v, "limits")) {
       ParseLimits(*limits, Join(path, "limits"), &route.limits);
@@ -521,6 +588,7 @@ class ConfigValidator : private JsonChecks {
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
   std::set<std::string, std::less<>> listener_names_;  // all, even those with errors
   std::set<std::string, std::less<>> route_names_;
+  bool trusted_errors_ = false;  // trusted_proxies had errors (named there already)
 };
 
 }  // namespace

@@ -18,9 +18,13 @@ void UnreachableBackend(Json& config) {
 }
 
 void MiniImap(BackendConnection& c) {
-  c.Send(kGreeting);
-  size_t pos = 0;   // start of the next unparsed line
-  std::string tag;  // tag of the command in progress
+  MiniImapFrom(c, 0);
+}
+
+void MiniImapFrom(BackendConnection& c, size_t from, bool greet) {
+  if (greet) c.Send(kGreeting);
+  size_t pos = from;  // start of the next unparsed line
+  std::string tag;    // tag of the command in progress
   for (int step = 0; step < 100000; ++step) {
     std::string all = c.received();
     size_t eol = all.find("\r\n", pos);

@@ -34,6 +34,9 @@ void UnreachableBackend(Json& config);
 // "TAG OK" to every complete command, and BYE + close to LOGOUT. It reads
 // commands exactly as the transcript holds them, so it also checks framing.
 void MiniImap(BackendConnection& c);
+// The same, for a stream whose first |from| bytes are not IMAP (a PROXY
+// header); |greet|: false when the caller greeted already.
+void MiniImapFrom(BackendConnection& c, size_t from, bool greet = true);
 
 std::string Sha256Hex(std::string_view data);
 

@@ -124,5 +124,48 @@ TEST_CASE("backend login: NO and BAD are refusals; other answers are broken") {
   CHECK(Play("a", "u", "p", "a PREAUTH odd\r\n", 2).state == BackendLogin::State::kBroken);
 }
 
+TEST_CASE(
+    "backend login: a first command (forward_client id) goes before LOGIN, its answer "
+    "swallowed whatever it is, at every cut") {
+  // As a real backend answers: the LOGIN's OK only after the LOGIN came.
+  const std::string id_answer =
+      "* ID (\"name\" \"Dovecot\")\r\nimapfront1 NO [UNKNOWN] no ID here\r\n";
+  const std::string login_answer = "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n* 3 EXISTS\r\n";
+  const std::string backend = id_answer + login_answer;
+  for (size_t cut = 0; cut <= id_answer.size(); ++cut) {
+    CAPTURE(cut);
+    BackendLogin login("a1", "bob", "secret", 1024, "ID (\"x-originating-ip\" \"192.0.2.1\")");
+    std::string sent = login.output();
+    login.OutputSent();
+    CHECK(sent == "imapfront1 ID (\"x-originating-ip\" \"192.0.2.1\")\r\n");
+    std::string rest;
+    const size_t end = std::min(cut, id_answer.size());
+    for (std::string_view part : {std::string_view(backend).substr(0, end),
+                                  std::string_view(backend).substr(end, id_answer.size() - end),
+                                  std::string_view(login_answer)}) {
+      if (login.state() != BackendLogin::State::kWaiting) {
+        rest += part;
+        continue;
+      }
+      const size_t used = login.Feed(AsBytes(part));
+      rest += part.substr(used);
+      sent += login.output();
+      login.OutputSent();
+    }
+    CHECK(sent ==
+          "imapfront1 ID (\"x-originating-ip\" \"192.0.2.1\")\r\na1 LOGIN \"bob\" \"secret\"\r\n");
+    CHECK(login.state() == BackendLogin::State::kLoggedIn);
+    CHECK(login.ok_line() == "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+    CHECK(rest == "* 3 EXISTS\r\n");
+  }
+  // The client's tag is imapfront1: the first command takes another.
+  BackendLogin other("imapfront1", "bob", "pw", 1024, "ID NIL");
+  CHECK(other.output() == "imapfront2 ID NIL\r\n");
+  // A "+" before the first command's answer is no IMAP.
+  BackendLogin broken("a1", "bob", "pw", 1024, "ID NIL");
+  broken.Feed(AsBytes("+ go on\r\n"));
+  CHECK(broken.state() == BackendLogin::State::kBroken);
+}
+
 }  // namespace
 }  // namespace imapfront::imap

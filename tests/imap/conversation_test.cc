@@ -376,5 +376,54 @@ TEST_CASE("conversation: no BYE for the backend's end when the client ended firs
   CHECK(conv.ByeForBackendEnd() == nullptr);
 }
 
+TEST_CASE(
+    "conversation: SendBeforeClient goes first, the client waits for its answer, which "
+    "is swallowed whatever it is, at every cut of that answer") {
+  const std::string greeting = "* OK [CAPABILITY IMAP4rev1] hi\r\n";
+  const std::string answer =
+      "* ID (\"name\" \"Dovecot\" \"x-note\" {5}\r\nhello)\r\n* OK noted\r\n"
+      "imapfront1 BAD we do not know ID\r\n* 3 EXISTS\r\na1 OK done\r\n";
+  const std::string client = "a1 NOOP\r\n";
+  for (size_t cut = 0; cut <= answer.size(); ++cut) {
+    CAPTURE(cut);
+    RecordingSink sink;
+    Conversation conv({}, &sink);
+    conv.SendBeforeClient("ID (\"x-originating-ip\" \"192.0.2.1\")");
+    // Client bytes before the greeting and before the answer wait.
+    CHECK(conv.OnClientBytes(AsBytes(client)) == 0);
+    CHECK(sink.backend.empty());
+    conv.OnBackendGreeting(AsBytes(greeting), true);
+    CHECK(sink.backend == "imapfront1 ID (\"x-originating-ip\" \"192.0.2.1\")\r\n");
+    CHECK(sink.client == greeting);
+    CHECK(conv.OnClientBytes(AsBytes(client)) == 0);
+    conv.OnBackendBytes(AsBytes(std::string_view(answer).substr(0, cut)));
+    if (conv.TakeResume()) CHECK(conv.OnClientBytes(AsBytes(client)) == client.size());
+    conv.OnBackendBytes(AsBytes(std::string_view(answer).substr(cut)));
+    if (conv.TakeResume() && sink.backend.find("a1") == std::string::npos) {
+      CHECK(conv.OnClientBytes(AsBytes(client)) == client.size());
+    }
+    CHECK(sink.backend == "imapfront1 ID (\"x-originating-ip\" \"192.0.2.1\")\r\n" + client);
+    // Nothing of the ID's answer reached the client; what followed it did.
+    CHECK(sink.client == greeting + "* 3 EXISTS\r\na1 OK done\r\n");
+  }
+}
+
+TEST_CASE(
+    "conversation: SendBeforeClient goes ahead of a compat probe and of a half-closed "
+    "client's last command") {
+  RecordingSink sink;
+  imap::CompatOptions compat;
+  compat.emulate_unselect = true;
+  Conversation conv({.compat = &compat}, &sink);
+  conv.SendBeforeClient("ID NIL");
+  CHECK(conv.OnClientBytes(AsBytes("a1 LOGOUT\r\n")) == 0);
+  conv.OnClientEnded();
+  conv.OnBackendGreeting(AsBytes("* OK hi\r\n"), true);
+  CHECK(sink.backend.starts_with("imapfront1 ID NIL\r\n"));
+  conv.OnBackendBytes(AsBytes("* BYE not today\r\n"));
+  // A BYE is not swallowed: the client must learn the backend is going.
+  CHECK(sink.client.find("* BYE not today") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace imapfront::imap

@@ -1,7 +1,9 @@
 # The direction of dependencies (DESIGN.md), checked on the source text:
 #   imap/  includes no libuv (<uv.h>, <uv/...>), no OpenSSL/BoringSSL
 #          (<openssl/...>), nothing from tls/ or proxy/;
-#   tls/   includes no libuv, nothing from imap/ or proxy/.
+#   tls/   includes no libuv, nothing from imap/ or proxy/;
+#   proxy/net/ includes no libuv, no OpenSSL, nothing from imap/, tls/ or
+#          the rest of proxy/ (its codecs are pure).
 # The CMake targets enforce most of this at link time; this catches an
 # include that happens to resolve anyway (all folders share one include root).
 #
@@ -19,6 +21,10 @@ function(check_folder root folder out_var)
   elseif(folder STREQUAL "tls")
     set(forbidden "^uv\\.h$" "^uv/" "^imap/" "^proxy/")
     set(reasons "libuv" "libuv" "imap/" "proxy/")
+  elseif(folder STREQUAL "proxy/net")
+    set(forbidden "^uv\\.h$" "^uv/" "^openssl/" "^imap/" "^tls/"
+                  "^proxy/([^n]|n[^e]|ne[^t]|net[^/])")
+    set(reasons "libuv" "libuv" "OpenSSL/BoringSSL" "imap/" "tls/" "proxy/ outside proxy/net/")
   else()
     message(FATAL_ERROR "no rules for ${folder}/")
   endif()
@@ -56,6 +62,7 @@ function(check_tree root out_var)
   set(found "")
   check_folder("${root}" imap found)
   check_folder("${root}" tls found)
+  check_folder("${root}" proxy/net found)
   set(${out_var} ${found} PARENT_SCOPE)
 endfunction()
 
@@ -73,6 +80,11 @@ if(SELF_TEST)
                "#include \"../proxy/log.h\"")
   set(bad_tls "#include \"uv.h\"" "#include <uv/errno.h>" "#include \"imap/literal.h\""
               "#include <proxy/stats.h>")
+  file(WRITE "${tree}/proxy/net/clean.h" "#pragma once\n#include <arpa/inet.h>\n#include \"proxy/net/cidr.h\"\n")
+  set(bad_net "#include <uv.h>" "#include <openssl/bytestring.h>" "#include \"imap/bytes.h\""
+              "#include \"tls/base64.h\"" "#include \"proxy/session.h\"")
+  string(REPLACE ";" "\n" text "${bad_net}")
+  file(WRITE "${tree}/proxy/net/bad.cc" "// bad\n${text}\n")
   string(REPLACE ";" "\n" text "${bad_imap}")
   file(WRITE "${tree}/imap/sub/bad.cc" "// bad\n${text}\n")
   string(REPLACE ";" "\n" text "${bad_tls}")
@@ -81,7 +93,8 @@ if(SELF_TEST)
   list(LENGTH found got)
   list(LENGTH bad_imap n_imap)
   list(LENGTH bad_tls n_tls)
-  math(EXPR want "${n_imap} + ${n_tls}")
+  list(LENGTH bad_net n_net)
+  math(EXPR want "${n_imap} + ${n_tls} + ${n_net}")
   string(REPLACE ";" "\n  " shown "${found}")
   if(NOT got EQUAL want)
     message(FATAL_ERROR "self test: expected ${want} violations, found ${got}:\n  ${shown}")
@@ -105,4 +118,4 @@ if(found)
   string(REPLACE ";" "\n  " shown "${found}")
   message(FATAL_ERROR "${n} include(s) against the direction of dependencies (DESIGN.md):\n  ${shown}")
 endif()
-message(STATUS "layering: imap/ and tls/ include nothing they must not")
+message(STATUS "layering: imap/, tls/ and proxy/net/ include nothing they must not")

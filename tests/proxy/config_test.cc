@@ -767,5 +767,72 @@ TEST_CASE("config error: the login limits apply to the whole process") {
   CHECK_MESSAGE(result.errors.size() == 2, AllErrors(result));
 }
 
+TEST_CASE("config: proxy_protocol, trusted_proxies, forward_client and health_check") {
+  Json doc = Minimal();
+  doc["trusted_proxies"] = Json::array({"10.0.0.0/8", "::1/128", "192.0.2.7"});
+  doc["listeners"][0]["proxy_protocol"] = true;
+  doc["routes"][0]["forward_client"] = "proxy_v2";
+  doc["routes"][0]["health_check"] = {{"interval", 0.5}, {"fall", 3}};
+  doc["routes"].push_back({{"name", "dovecot"},
+                           {"backends", {"127.0.0.1:144"}},
+                           {"forward_client", "id"},
+                           {"health_check", nullptr}});
+  const ConfigResult result = Parse(doc);
+  REQUIRE_MESSAGE(result.config != nullptr, AllErrors(result));
+  const Config& c = *result.config;
+  CHECK(c.listeners[0].proxy_protocol);
+  CHECK(c.trusted_proxies.size() == 3);
+  CHECK(c.routes[0].forward_client == ForwardClient::kProxyV2);
+  REQUIRE(c.routes[0].health_check);
+  CHECK(c.routes[0].health_check->interval == 0.5);
+  CHECK(c.routes[0].health_check->timeout == 3);
+  CHECK(c.routes[0].health_check->fall == 3);
+  CHECK(c.routes[0].health_check->rise == 2);
+  CHECK(c.routes[1].forward_client == ForwardClient::kId);
+  CHECK_FALSE(c.routes[1].health_check);
+  // The defaults: no PROXY header expected, nothing forwarded, no checks.
+  const ConfigResult plain = Parse(Minimal());
+  REQUIRE(plain.config);
+  CHECK_FALSE(plain.config->listeners[0].proxy_protocol);
+  CHECK(plain.config->routes[0].forward_client == ForwardClient::kNone);
+  CHECK_FALSE(plain.config->routes[0].health_check);
+}
+
+TEST_CASE("config error: the network edges, each bad value named") {
+  Json doc = Minimal();
+  doc["listeners"][0]["proxy_protocol"] = true;
+  ConfigResult result = Parse(doc);
+  CHECK_ERROR(result,
+              "imapfront.json: listeners[0].proxy_protocol: needs the top-level "
+              "\"trusted_proxies\" (the CIDR blocks of the load balancers allowed to send PROXY "
+              "headers)");
+  CHECK_MESSAGE(result.errors.size() == 1, AllErrors(result));
+
+  doc = Minimal();
+  doc["trusted_proxies"] = Json::array({"10.0.0.0/33", "10.1.0.0/8", "lb.internal", 5});
+  doc["listeners"][0]["proxy_protocol"] = "yes";
+  doc["routes"][0]["forward_client"] = "proxy";
+  doc["routes"][0]["health_check"] = {
+      {"interval", 0}, {"timeout", -1}, {"fall", 0}, {"rise", 1.5}, {"port", 143}};
+  result = Parse(doc);
+  CHECK_ERROR(result,
+              "imapfront.json: trusted_proxies[0]: \"10.0.0.0/33\": the prefix length must be 0 "
+              "to 32");
+  CHECK_ERROR(result,
+              "imapfront.json: trusted_proxies[1]: \"10.1.0.0/8\" has bits set past its prefix "
+              "length (write the block's first address)");
+  CHECK_ERROR(result,
+              "imapfront.json: trusted_proxies[2]: \"lb.internal\" is not an IPv4 or IPv6 "
+              "address or CIDR block");
+  CHECK_ERROR(result, "imapfront.json: trusted_proxies[3]: must be a string, not a number");
+  CHECK_ERROR(result,
+              "imapfront.json: listeners[0].proxy_protocol: must be true or false, not a "
+              "string");
+  CHECK_ERROR(result,
+              "imapfront.json: routes[0].forward_client: \"proxy\" is not \"none\", \"id\", "
+              "\"proxy_v1\" or \"proxy_v2\"");
+  CHECK_MESSAGE(result.errors.size() == 11, AllErrors(result));
+}
+
 }  // namespace
 }  // namespace imapfront

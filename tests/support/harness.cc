@@ -362,7 +362,7 @@ bool TlsClient::Handshake(const std::string& pipelined, Duration timeout) {
     int r = SSL_do_handshake(ssl_.get());
     if (r == 1) break;
     if (SSL_get_error(ssl_.get(), r) != SSL_ERROR_WANT_READ) return false;
-    std::string out = TakeCiphertext();
+    std::string out = std::exchange(preface_, std::string()) + TakeCiphertext();
     if (!out.empty() && !socket_.SendAll(out)) return false;
     if (!ReadMore(Duration(RemainingMs(deadline)))) return false;
   }

@@ -136,6 +136,9 @@ class TlsClient {
   explicit TlsClient(Socket socket, std::string sni = "", uint16_t max_version = TLS1_3_VERSION);
   ~TlsClient();
 
+  // Before Handshake: |bytes| go in front of the ClientHello, in the same
+  // send() (the rest of a PROXY header, coalesced with the first flight).
+  void Preface(std::string bytes) { preface_ = std::move(bytes); }
   // Completes the handshake. |pipelined| plaintext, if any, is sealed and
   // sent in the same send() as the handshake's last flight.
   bool Handshake(const std::string& pipelined = "", Duration timeout = kWait);
@@ -182,6 +185,7 @@ class TlsClient {
   std::string received_;
   bool eof_ = false;
   bssl::UniquePtr<SSL_SESSION> ticket_;  // from the new-session callback
+  std::string preface_;                  // sent before the ClientHello
 };
 
 // A running imapfront process.
