@@ -124,7 +124,8 @@ with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
 EOF
 }
 
-read -r BACKEND_PORT IMAPS_PORT STATS_PORT STARTTLS_PORT LOGIN_PORT < <(pick_ports 5)
+read -r BACKEND_PORT IMAPS_PORT STATS_PORT STARTTLS_PORT LOGIN_PORT HAPROXY_BACKEND_PORT \
+  EDGE_PORT EDGE_ID_PORT < <(pick_ports 8)
 info "work dir $WORK; ports: dovecot $BACKEND_PORT, imaps $IMAPS_PORT, stats $STATS_PORT," \
   "starttls $STARTTLS_PORT"
 
@@ -136,19 +137,47 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -days 2 \
   -addext extendedKeyUsage=serverAuth >"$WORK/openssl.log" 2>&1 ||
   fail "openssl could not make a certificate: $(cat "$WORK/openssl.log")"
 
-dovecot_write_config "$WORK" "$BACKEND_PORT" "imapfront-e2e-$$" || fail "could not write the Dovecot config"
+# A second Dovecot listener that takes a PROXY header (forward_client
+# proxy_v2), and trust in imapfront's ID (forward_client id).
+DOVECOT_EXTRA="haproxy_trusted_networks = 127.0.0.1/32
+login_trusted_networks = 127.0.0.1/32
+service imap-login {
+  inet_listener imap-haproxy {
+    address = 127.0.0.1
+    port = $HAPROXY_BACKEND_PORT
+    haproxy = yes
+  }
+}"
+dovecot_write_config "$WORK" "$BACKEND_PORT" "imapfront-e2e-$$" "$DOVECOT_EXTRA" ||
+  fail "could not write the Dovecot config"
 dovecot_start "$WORK" 10 || fail "Dovecot did not start"
 info "dovecot is up on 127.0.0.1:$BACKEND_PORT"
 
 imapfront_write_config "$CONFIG" "$IMAPS_PORT" "$STATS_PORT" "$BACKEND_PORT" "$CERT" "$KEY" \
   "$ACCESS_LOG" "$STARTTLS_PORT"
 # And a listener where imapfront logs users in itself (login: "proxy").
-python3 - "$CONFIG" "$LOGIN_PORT" <<'EOF'
+# And two listeners behind a (pretend) balancer: PROXY headers from
+# 127.0.0.1; the client's address goes on to Dovecot as a PROXY v2 header
+# or as an ID command. The default route's backend is health checked.
+python3 - "$CONFIG" "$LOGIN_PORT" "$EDGE_PORT" "$EDGE_ID_PORT" "$HAPROXY_BACKEND_PORT" \
+  "$BACKEND_PORT" <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["listeners"].append({"name": "login", "listen": f"127.0.0.1:{sys.argv[2]}",
+login, edge, edge_id, haproxy_backend, backend = sys.argv[2:7]
+c["listeners"].append({"name": "login", "listen": f"127.0.0.1:{login}",
                        "mode": "implicit_tls", "login": "proxy"})
 c["limits"]["auth_failure_delay"] = 0
+c["trusted_proxies"] = ["127.0.0.1/32"]
+c["listeners"].append({"name": "edge", "listen": f"127.0.0.1:{edge}", "proxy_protocol": True})
+c["listeners"].append({"name": "edge-id", "listen": f"127.0.0.1:{edge_id}",
+                       "proxy_protocol": True})
+c["routes"][0]["health_check"] = {"interval": 0.5, "timeout": 2}
+c["routes"] = [
+    {"name": "edge", "listeners": ["edge"], "backends": [f"127.0.0.1:{haproxy_backend}"],
+     "forward_client": "proxy_v2"},
+    {"name": "edge-id", "listeners": ["edge-id"], "backends": [f"127.0.0.1:{backend}"],
+     "forward_client": "id"},
+] + c["routes"]
 json.dump(c, open(sys.argv[1], "w"), indent=2)
 EOF
 
@@ -218,6 +247,51 @@ fi
 if grep -q -- "$DOVECOT_PASSWORD-wrong" "$IMAPFRONT_LOG" "$ACCESS_LOG"; then
   fail "a password is in imapfront's logs"
 fi
+
+info "behind a balancer: a PROXY header names the client; Dovecot learns it from imapfront"
+edge_check="$(timeout 30 python3 - "$EDGE_PORT" "$EDGE_ID_PORT" "$CERT" "$DOVECOT_USER" \
+  "$DOVECOT_PASSWORD" <<'EOF' 2>&1
+import imaplib, socket, ssl, sys
+edge, edge_id, cafile, user, password = sys.argv[1:6]
+
+def session(port, client_ip):
+    class Behind(imaplib.IMAP4_SSL):
+        def _create_socket(self, timeout):
+            sock = socket.create_connection((self.host, self.port), timeout)
+            sock.sendall(f"PROXY TCP4 {client_ip} 127.0.0.1 40000 993\r\n".encode())
+            return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+    m = Behind("127.0.0.1", int(port), ssl_context=ssl.create_default_context(cafile=cafile))
+    m.login(user, password)
+    typ, data = m.select("INBOX")
+    if typ != "OK":
+        sys.exit(f"SELECT through {port}: {typ} {data}")
+    m.logout()
+
+session(edge, "192.0.2.77")
+session(edge_id, "192.0.2.78")
+print("logged in behind the balancer as 192.0.2.77 (proxy_v2) and 192.0.2.78 (id)")
+EOF
+)" || fail "imaplib behind a PROXY header: $edge_check"
+info "$edge_check"
+DOVECOT_LOG="$(dovecot_log_path "$WORK")"
+for ip in 192.0.2.77 192.0.2.78; do
+  wait_ms=$(($(now_ms) + 5000))
+  until grep -q "Login: user=<$DOVECOT_USER>.*rip=$ip" "$DOVECOT_LOG" 2>/dev/null; do
+    (($(now_ms) < wait_ms)) || fail "Dovecot did not log the login from rip=$ip: $(tail -5 "$DOVECOT_LOG")"
+    sleep 0.1
+  done
+  grep -q "\"client\":\"$ip:40000\"" "$ACCESS_LOG" ||
+    fail "the access log does not name client $ip:40000"
+done
+info "Dovecot logged rip=192.0.2.77 and rip=192.0.2.78; so did imapfront's access log"
+backends="$(http_get /stats | python3 -c '
+import json, sys
+b = json.load(sys.stdin)["backends"]
+d = b.get("default/127.0.0.1:" + sys.argv[1], {})
+print(b)
+sys.exit(0 if d.get("up") is True and d.get("checks_failed") == 0 else 1)' "$BACKEND_PORT")" ||
+  fail "the health-checked Dovecot is not up in /stats backends: $backends"
+info "health checks: the default route's Dovecot is up ($backends)"
 
 if command -v curl >/dev/null 2>&1; then
   info "listing mailboxes with curl over STARTTLS (--ssl-reqd)"
