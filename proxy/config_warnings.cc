@@ -61,6 +61,23 @@ std::vector<std::string> ConfigWarnings(const Runtime& runtime, ResolveCheck res
                     "name\"); add a route without \"sni\"");
     }
   }
+  const bool any_proxy_protocol = std::ranges::any_of(
+      config.listeners, [](const ListenerConfig& l) { return l.proxy_protocol; });
+  if (!config.trusted_proxies.empty() && !any_proxy_protocol) {
+    out.push_back(file +
+                  "trusted_proxies: no listener has \"proxy_protocol\": true, so no PROXY "
+                  "header is read anywhere");
+  }
+  for (size_t r = 0; r < config.routes.size(); ++r) {
+    const RouteConfig& route = config.routes[r];
+    const bool header = route.forward_client == ForwardClient::kProxyV1 ||
+                        route.forward_client == ForwardClient::kProxyV2;
+    if (header && route.health_check) {
+      out.push_back(file + "routes[" + std::to_string(r) +
+                    "].health_check: checks connect without a PROXY header; a backend port "
+                    "that requires one (Dovecot's haproxy = yes) fails them all");
+    }
+  }
   if (resolve == ResolveCheck::kNow) {
     for (size_t r = 0; r < config.routes.size(); ++r) {
       const RouteConfig& route = config.routes[r];

@@ -169,5 +169,32 @@ TEST_CASE(
   CHECK(proxy.running());
 }
 
+TEST_CASE(
+    "--check-config warns about the network edges: trusted_proxies no listener reads, "
+    "health checks of a route that sends PROXY headers") {
+  TestSetup setup;
+  Json config = setup.Config({143});
+  config["trusted_proxies"] = {"10.0.0.0/8"};
+  config["routes"][0]["forward_client"] = "proxy_v2";
+  config["routes"][0]["health_check"] = {{"interval", 5}};
+  const std::string file = setup.dir + "/edges.json";
+  WriteFile(file, config.dump());
+  const auto check = RunCommand({IMAPFRONT_BINARY, "--check-config", file});
+  CHECK(check.exit_code == 0);
+  const std::string prefix = "warning: " + file + ": ";
+  for (const std::string& want : {
+           prefix + "trusted_proxies: no listener has \"proxy_protocol\": true",
+           prefix + "routes[0].health_check: checks connect without a PROXY header",
+       }) {
+    CHECK_MESSAGE(check.output.find(want) != std::string::npos, want, "\n", check.output);
+  }
+  CHECK(std::count(check.output.begin(), check.output.end(), '\n') == 3);
+  // A listener that reads the header and a route without checks: no warning.
+  config["listeners"][0]["proxy_protocol"] = true;
+  config["routes"][0].erase("health_check");
+  WriteFile(file, config.dump());
+  CHECK(RunCommand({IMAPFRONT_BINARY, "--check-config", file}).output == "config ok\n");
+}
+
 }  // namespace
 }  // namespace imapfront::testing
