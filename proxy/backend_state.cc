@@ -1,15 +1,18 @@
 #include "proxy/backend_state.h"
 
+#include <deque>
 #include <map>
 
 namespace imapfront {
 
 std::shared_ptr<const BackendTable> BackendTable::Build(const Config& config,
                                                         const BackendTable* previous) {
-  std::map<std::pair<std::string, std::string>, std::shared_ptr<BackendState>> old;
+  // A backend listed twice in a route has two states; they are taken in
+  // order, so each keeps its own.
+  std::map<std::pair<std::string, std::string>, std::deque<std::shared_ptr<BackendState>>> old;
   if (previous) {
     for (const auto& route : previous->routes_) {
-      for (const auto& state : route) old[{state->route, state->backend}] = state;
+      for (const auto& state : route) old[{state->route, state->backend}].push_back(state);
     }
   }
   auto table = std::make_shared<BackendTable>();
@@ -17,8 +20,13 @@ std::shared_ptr<const BackendTable> BackendTable::Build(const Config& config,
     auto& states = table->routes_.emplace_back();
     for (const BackendAddress& backend : route.backends) {
       auto it = old.find({route.name, backend.text});
-      std::shared_ptr<BackendState> state =
-          it != old.end() ? it->second : std::make_shared<BackendState>(route.name, backend.text);
+      std::shared_ptr<BackendState> state;
+      if (it != old.end() && !it->second.empty()) {
+        state = std::move(it->second.front());
+        it->second.pop_front();
+      } else {
+        state = std::make_shared<BackendState>(route.name, backend.text);
+      }
       if (!route.health_check) {
         // Nobody checks it: nothing may keep it down.
         state->up.store(true, std::memory_order_relaxed);

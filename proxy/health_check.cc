@@ -44,6 +44,14 @@ class HealthChecker::Probe {
     uv_timer_start(&interval_, &Probe::OnInterval, 0, Ms(config_->interval));
   }
 
+  // Checks |address| with |config| into |state|: nothing to change.
+  bool Same(const BackendAddress& address, const HealthCheckConfig& config,
+            const BackendState* state) const {
+    return state == state_.get() && address.text == address_->text &&
+           config.interval == config_->interval && config.timeout == config_->timeout &&
+           config.fall == config_->fall && config.rise == config_->rise;
+  }
+
   void Retire() {
     retired_ = true;
     resolver_->Cancel(&wait_);
@@ -274,20 +282,34 @@ HealthChecker::~HealthChecker() {
 
 void HealthChecker::Watch(std::shared_ptr<const Config> config,
                           std::shared_ptr<const BackendTable> table) {
-  Stop();
+  std::vector<Probe*> old = std::move(probes_);
+  probes_.clear();
   for (size_t r = 0; r < config->routes.size(); ++r) {
     const RouteConfig& route = config->routes[r];
     if (!route.health_check) continue;
     for (size_t b = 0; b < route.backends.size(); ++b) {
-      probes_.push_back(new Probe(loop_, &resolver_, config, &route.backends[b],
-                                  &*route.health_check, table->Route(r)[b]));
+      const std::shared_ptr<BackendState>& state = table->Route(r)[b];
+      auto kept = std::find_if(old.begin(), old.end(), [&](Probe* p) {
+        return p && p->Same(route.backends[b], *route.health_check, state.get());
+      });
+      if (kept != old.end()) {
+        probes_.push_back(*kept);
+        *kept = nullptr;
+        continue;
+      }
+      probes_.push_back(
+          new Probe(loop_, &resolver_, config, &route.backends[b], &*route.health_check, state));
     }
+  }
+  for (Probe* p : old) {
+    if (p) p->Retire();
   }
 }
 
 void HealthChecker::Stop() {
   for (Probe* p : probes_) p->Retire();
   probes_.clear();
+  resolver_.CancelLookups();  // the loop may end without waiting for DNS
 }
 
 }  // namespace imapfront

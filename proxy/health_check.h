@@ -28,8 +28,9 @@ class HealthChecker {
   HealthChecker& operator=(const HealthChecker&) = delete;
 
   // Checks the backends of |config| (states in |table|) from now on, in
-  // place of what it checked before. |config| and |table| must stay alive
-  // while checked (the server's runtime holds both).
+  // place of what it checked before. A backend whose state, address and
+  // check settings are the same goes on being checked as it was (a
+  // reload that does not touch it neither delays nor repeats its checks).
   void Watch(std::shared_ptr<const Config> config, std::shared_ptr<const BackendTable> table);
   // Stops every check; their handles close on the loop's next turns.
   void Stop();

@@ -77,6 +77,10 @@ void Resolver::Cancel(ResolveWait* wait) {
   // The lookup itself runs on: its answer fills the cache for the next one.
 }
 
+void Resolver::CancelLookups() {
+  for (auto& [host, lookup] : lookups_) uv_cancel(reinterpret_cast<uv_req_t*>(&lookup->req));
+}
+
 void Resolver::OnResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
   auto* lookup = static_cast<ResolverLookup*>(req->data);
   ResolveResult result;

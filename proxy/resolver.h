@@ -63,6 +63,9 @@ class Resolver {
   // loop, later, unless the wait is cancelled first.
   bool Lookup(const std::string& host, ResolveWait* wait, ResolveResult* result);
   void Cancel(ResolveWait* wait);
+  // Cancels the lookups not yet started on the thread pool (one running
+  // cannot be), so that a stopping loop need not wait for a slow resolver.
+  void CancelLookups();
 
   size_t lookups_in_flight() const { return lookups_.size(); }
 

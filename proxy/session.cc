@@ -151,6 +151,10 @@ void Session::PumpOnce() {
       (phase_ == Phase::kConnecting && backend_.connected())) {
     Flush(backend_);
   }
+  if (phase_ == Phase::kConnecting && backend_.failed()) {
+    // The PROXY header could not be written: this backend is gone.
+    BackendConnectFailed("connection lost while sending the PROXY header");
+  }
   if (client_.failed()) {
     Close(EndReason(true));
     return;

@@ -190,10 +190,12 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
 
   // ---- session_client_address.cc: PROXY header in, client address out ----
   void ProxyHeaderBytes(std::span<const uint8_t> bytes);
-  sockaddr_storage ClientSource() const;  // the client's address (forwarded or the peer's)
-  sockaddr_storage LocalAddress() const;  // where the client reached imapfront
-  std::string ForwardIdCommand() const;   // forward_client "id"
-  void BackendConnected();                // the PROXY header for the backend
+  // The client's address (forwarded, or the peer's) and where it reached
+  // imapfront; false when the client's socket is gone already.
+  bool ClientAddresses(sockaddr_storage* source, sockaddr_storage* local) const;
+  // forward_client "id": the ID command; nullopt when the client is gone.
+  std::optional<std::string> ForwardIdCommand() const;
+  void BackendConnected();  // the PROXY header for the backend
 
   // ---- backend_connect.cc: connect, failover, greeting ----
   static void OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);

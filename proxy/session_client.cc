@@ -261,7 +261,12 @@ void Session::HandshakeDone() {
   const Limits& l = limits();
   StartConversation();
   if (route_->forward_client == ForwardClient::kId) {
-    conversation_->SendBeforeClient(ForwardIdCommand());
+    const std::optional<std::string> id = ForwardIdCommand();
+    if (!id) {
+      Close(CloseReason::kClientClosed);  // gone already: nobody to forward
+      return;
+    }
+    conversation_->SendBeforeClient(*id);
   }
   if (slot_->EnterRoute(route_->name) > l.max_connections && l.max_connections && !over_limit_) {
     over_limit_ = "route max_connections";

@@ -41,24 +41,22 @@ void Session::ProxyHeaderBytes(std::span<const uint8_t> bytes) {
   if (used < bytes.size() && phase_ != Phase::kClosing) ClientBytes(bytes.subspan(used));
 }
 
-sockaddr_storage Session::ClientSource() const {
-  if (forwarded_source_) return *forwarded_source_;
-  sockaddr_storage peer{};
-  int len = sizeof(peer);
-  uv_tcp_getpeername(&client_.tcp, reinterpret_cast<sockaddr*>(&peer), &len);
-  return peer;
+bool Session::ClientAddresses(sockaddr_storage* source, sockaddr_storage* local) const {
+  int len = sizeof(*local);
+  if (uv_tcp_getsockname(&client_.tcp, reinterpret_cast<sockaddr*>(local), &len) < 0) {
+    return false;
+  }
+  if (forwarded_source_) {
+    *source = *forwarded_source_;
+    return true;
+  }
+  len = sizeof(*source);
+  return uv_tcp_getpeername(&client_.tcp, reinterpret_cast<sockaddr*>(source), &len) == 0;
 }
 
-sockaddr_storage Session::LocalAddress() const {
-  sockaddr_storage local{};
-  int len = sizeof(local);
-  uv_tcp_getsockname(&client_.tcp, reinterpret_cast<sockaddr*>(&local), &len);
-  return local;
-}
-
-std::string Session::ForwardIdCommand() const {
-  const sockaddr_storage source = ClientSource();
-  const sockaddr_storage local = LocalAddress();
+std::optional<std::string> Session::ForwardIdCommand() const {
+  sockaddr_storage source{}, local{};
+  if (!ClientAddresses(&source, &local)) return std::nullopt;
   return imap::ForwardIdCommand({.ip = net::AddressText(source),
                                  .port = net::PortOf(source),
                                  .local_ip = net::AddressText(local),
@@ -71,8 +69,12 @@ std::string Session::ForwardIdCommand() const {
 void Session::BackendConnected() {
   const ForwardClient forward = route_->forward_client;
   if (forward != ForwardClient::kProxyV1 && forward != ForwardClient::kProxyV2) return;
-  const sockaddr_storage source = ClientSource();
-  const sockaddr_storage local = LocalAddress();
+  sockaddr_storage source{}, local{};
+  if (!ClientAddresses(&source, &local)) {
+    // Reset meanwhile: nobody to forward, and no false address sent.
+    Close(EndReason(true));
+    return;
+  }
   const std::string header = forward == ForwardClient::kProxyV1 ? net::ProxyV1Header(source, local)
                                                                 : net::ProxyV2Header(source, local);
   backend_.out.Append({reinterpret_cast<const uint8_t*>(header.data()), header.size()});

@@ -141,9 +141,17 @@ void Session::LoginBackendGreeted(std::span<const uint8_t> rest) {
   greeting_.reset();
   greeting_line_.clear();
   const imap::LoginAttempt& attempt = login_->gate->attempt();
+  std::string id;
+  if (route_->forward_client == ForwardClient::kId) {
+    std::optional<std::string> command = ForwardIdCommand();
+    if (!command) {
+      Close(CloseReason::kClientClosed);  // gone already: nobody to log in
+      return;
+    }
+    id = std::move(*command);
+  }
   login_->backend = std::make_unique<imap::BackendLogin>(
-      attempt.tag, attempt.user, attempt.password, limits().max_line_bytes,
-      route_->forward_client == ForwardClient::kId ? ForwardIdCommand() : std::string());
+      attempt.tag, attempt.user, attempt.password, limits().max_line_bytes, id);
   ArmTimer(limits().login_timeout);
   LoginBackendBytes(rest);
 }

@@ -104,6 +104,10 @@ size_t ProxyHeaderParser::FeedV1(std::span<const uint8_t> bytes) {
     const char c = static_cast<char>(bytes[used++]);
     kept_.push_back(c);
     const size_t n = kept_.size();
+    if ((c < 0x20 && c != '\r' && c != '\n') || c == 0x7f) {
+      Fail("PROXY v1 line holds a control byte");
+      return used;
+    }
     if (n <= kV1Prefix.size() && kept_[n - 1] != kV1Prefix[n - 1]) {
       Fail("not a PROXY header (v1 lines begin \"PROXY \")");
       return used;
@@ -204,9 +208,19 @@ void ProxyHeaderParser::ParseV2Addresses() {
   const uint8_t family = static_cast<uint8_t>(kept_[13]);
   const char* block = kept_.data() + kV2Fixed;
   const size_t block_size = kept_.size() - kV2Fixed;
-  if (command == 0 || family >> 4 == 0) {
-    // LOCAL (the balancer's own connection) or PROXY of an unspecified
-    // family: the connection's own addresses stand.
+  if (command == 1 && ((family >> 4) > 3 || (family & 0x0f) > 2)) {
+    // Not a family (UNSPEC, INET, INET6, UNIX) and transport (UNSPEC,
+    // STREAM, DGRAM) of the specification: rejected, as it says (LOCAL
+    // ignores the family altogether).
+    Fail("PROXY v2 family/transport 0x" + std::string(1, "0123456789abcdef"[family >> 4]) +
+         std::string(1, "0123456789abcdef"[family & 15]) + " is not defined");
+    return;
+  }
+  const bool tcp = family == 0x11 || family == 0x21;
+  if (command == 0 || !tcp) {
+    // LOCAL (the balancer's own connection), or PROXY for what is not TCP
+    // over IPv4/IPv6 (an unspecified family, UDP, a UNIX socket): the
+    // connection's own addresses stand, as the specification's receiver does.
     state_ = State::kDone;
     kept_.clear();
     return;
@@ -227,12 +241,8 @@ void ProxyHeaderParser::ParseV2Addresses() {
     std::memcpy(&d->sin6_addr, block + 16, 16);
     std::memcpy(&s->sin6_port, block + 32, 2);
     std::memcpy(&d->sin6_port, block + 34, 2);
-  } else if (family == 0x11 || family == 0x21) {
-    Fail("PROXY v2 address block too short for its family");
-    return;
   } else {
-    Fail("PROXY v2 family/transport 0x" + std::string(1, "0123456789abcdef"[family >> 4]) +
-         std::string(1, "0123456789abcdef"[family & 15]) + " is not TCP over IPv4 or IPv6");
+    Fail("PROXY v2 address block too short for its family");
     return;
   }
   has_addresses_ = true;

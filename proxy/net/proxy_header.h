@@ -36,9 +36,9 @@ class ProxyHeaderParser {
   const std::string& error() const { return error_; }
 
   // kDone: |has_addresses| is false for a v2 LOCAL header (a balancer's own
-  // health check), v1 UNKNOWN and a v2 PROXY of an unspecified family: the
-  // connection's own addresses stand. Otherwise the client's (source) and
-  // the address it connected to (destination), TCP over IPv4 or IPv6.
+  // health check), v1 UNKNOWN and a v2 PROXY of anything but TCP over IPv4
+  // or IPv6 (UNSPEC, UDP, UNIX): the connection's own addresses stand. Otherwise the client's
+  // (source) and the address it connected to (destination), TCP over IPv4 or IPv6.
   bool has_addresses() const { return has_addresses_; }
   const sockaddr_storage& source() const { return source_; }
   const sockaddr_storage& destination() const { return destination_; }

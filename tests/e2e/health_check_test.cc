@@ -90,7 +90,9 @@ TEST_CASE(
   REQUIRE(WaitFor([&] { return Backends(t.proxy)[key]["sessions"] == 1; }));
 }
 
-TEST_CASE("health_check: one checker for the process, however many workers") {
+TEST_CASE(
+    "health_check: one checker for the process, however many workers; a reload restarts "
+    "only the checks it changes") {
   // Four workers; the first checks come at start, the next a minute later.
   E2e t([](Json& config) {
     config["workers"] = 4;
@@ -100,6 +102,20 @@ TEST_CASE("health_check: one checker for the process, however many workers") {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CHECK(t.backend.connections() == 1);
   CHECK(t.backend.received(0) == "imapfront1 LOGOUT\r\n");
+
+  // A reload that leaves the checks alone neither repeats nor delays them...
+  Json config = t.setup.Config({t.backend.port()});
+  config["workers"] = 4;
+  config["routes"][0]["health_check"] = {{"interval", 60}, {"timeout", 5}};
+  config["limits"] = {{"idle_timeout", 600}};
+  t.proxy.Reload(config);
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reload ") != std::string::npos; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(t.backend.connections() == 1);
+  // ... one that changes them starts them anew, at once.
+  config["routes"][0]["health_check"]["timeout"] = 4;
+  t.proxy.Reload(config);
+  REQUIRE(WaitFor([&] { return t.backend.connections() == 2; }));
 }
 
 TEST_CASE(

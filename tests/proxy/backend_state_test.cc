@@ -54,6 +54,18 @@ TEST_CASE("BackendTable: a reload keeps the state of the backends that stay") {
   CHECK(a1.failed_in_row == 0);
 }
 
+TEST_CASE("BackendTable: a backend listed twice in a route keeps two states across reloads") {
+  auto config = Load(
+      {{{"name", "a"}, {"backends", {"10.0.0.1:143", "10.0.0.1:143"}}, {"health_check", kCheck}}});
+  auto table = BackendTable::Build(*config, nullptr);
+  BackendState* first = table->Route(0)[0].get();
+  BackendState* second = table->Route(0)[1].get();
+  CHECK(first != second);
+  auto next = BackendTable::Build(*config, table.get());
+  CHECK(next->Route(0)[0].get() == first);
+  CHECK(next->Route(0)[1].get() == second);
+}
+
 TEST_CASE("RouteBackends: a down backend is skipped while another of its route is up") {
   auto config = Load({{{"name", "a"},
                        {"backends", {"10.0.0.1:143", "10.0.0.2:143", "10.0.0.3:143"}},

@@ -118,10 +118,11 @@ TEST_CASE("PROXY v2 PROXY over IPv4 and IPv6 with TLVs skipped, at every cut") {
   }
 }
 
-TEST_CASE("PROXY v2 LOCAL, v2 UNSPEC and v1 UNKNOWN keep the connection's own addresses") {
+TEST_CASE("PROXY v2 LOCAL, v2 UNSPEC/UDP/UNIX and v1 UNKNOWN keep the connection's own addresses") {
   for (const std::string& header :
        {V2(0x20, 0x00, ""), V2(0x20, 0x11, std::string(12, '\x01')), V2(0x21, 0x00, "xyz"),
-        std::string("PROXY UNKNOWN\r\n"),
+        V2(0x21, 0x12, std::string(12, '\x01')), V2(0x21, 0x31, std::string(216, 'u')),
+        V2(0x21, 0x10, ""), V2(0x20, 0xf0, ""), std::string("PROXY UNKNOWN\r\n"),
         std::string("PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n")}) {
     ProxyHeaderParser p;
     CHECK(p.Feed(Bytes(header + "after")) == header.size());
@@ -153,8 +154,10 @@ TEST_CASE("Malformed or missing headers are invalid, with a reason") {
       {V2(0x22, 0x11, std::string(12, '\0')), "neither LOCAL nor PROXY"},
       {V2(0x21, 0x11, std::string(11, '\0')), "too short"},
       {V2(0x21, 0x21, std::string(12, '\0')), "too short"},
-      {V2(0x21, 0x12, std::string(12, '\0')), "not TCP"},
-      {V2(0x21, 0x31, std::string(216, '\0')), "not TCP"},
+      {V2(0x21, 0x41, std::string(12, '\0')), "is not defined"},
+      {V2(0x21, 0x13, std::string(12, '\0')), "is not defined"},
+      {std::string("PROXY TCP4 1.2.3.4\0x 1.2.3.4 1 2\r\n", 34), "control byte"},
+      {"PROXY TCP4 1.2.3.4 1.2.3.4 1 2\t\r\n", "control byte"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.input);
