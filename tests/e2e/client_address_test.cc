@@ -298,12 +298,12 @@ TEST_CASE(
     const std::string local = "127.0.0.1 51234 " + std::to_string(t.port());
     const std::string received = t.backend.received(1);
     if (std::string(mode) == "proxy_v1") {
-      CHECK(received == "PROXY TCP4 192.0.2.10 " + local + "\r\na1 NOOP\r\na2 LOGOUT\r\n");
+      std::string v1 = "PROXY TCP4 192.0.2.10 ";
+      v1.append(local).append("\r\na1 NOOP\r\na2 LOGOUT\r\n");
+      CHECK(received == v1);
     } else {
-      std::string v2 = kV2Signature + std::string(
-                                          "\x21\x11\x00\x0c\xc0\x00\x02\x0a\x7f\x00\x00\x01"
-                                          "\xc8\x22",
-                                          14);
+      std::string v2 = kV2Signature;
+      v2.append("\x21\x11\x00\x0c\xc0\x00\x02\x0a\x7f\x00\x00\x01\xc8\x22", 14);
       v2.push_back(static_cast<char>(t.port() >> 8));
       v2.push_back(static_cast<char>(t.port() & 0xff));
       CHECK(received == v2 + "a1 NOOP\r\na2 LOGOUT\r\n");
@@ -324,7 +324,9 @@ TEST_CASE(
   t.QuietStats(1);
   const std::string received = t.backend.received(0);
   CHECK(received.starts_with("PROXY TCP4 127.0.0.1 127.0.0.1 "));
-  CHECK(received.find(" " + std::to_string(t.port()) + "\r\na1 LOGOUT\r\n") != std::string::npos);
+  std::string tail = " ";
+  tail.append(std::to_string(t.port())).append("\r\na1 LOGOUT\r\n");
+  CHECK(received.find(tail) != std::string::npos);
 }
 
 TEST_CASE(
