@@ -1,8 +1,6 @@
 // The client's socket: the start of a session, TLS (fed and drained), the
 // plaintext phase of STARTTLS listeners, the end of the handshake and the
 // choice of a route.
-#include <cstdio>
-
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "tls/base64.h"
@@ -11,23 +9,6 @@ namespace imapfront {
 namespace {
 
 constexpr const char* kTooManyBye = "[UNAVAILABLE] Too many connections, try again later";
-
-// "ip:port" or "[ip6]:port". snprintf rather than std::string's operator+,
-// which GCC 12 misreads as an overlapping memcpy (-Wrestrict) when inlined.
-std::string PeerAddress(const sockaddr_storage& ss) {
-  char ip[64] = "?";
-  char out[80];
-  if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    uv_ip6_name(a, ip, sizeof(ip));
-    std::snprintf(out, sizeof(out), "[%s]:%u", ip, static_cast<unsigned>(ntohs(a->sin6_port)));
-  } else {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    uv_ip4_name(a, ip, sizeof(ip));
-    std::snprintf(out, sizeof(out), "%s:%u", ip, static_cast<unsigned>(ntohs(a->sin_port)));
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -45,7 +26,7 @@ void Session::Start() {
     Close(CloseReason::kClientClosed);
     return;
   }
-  client_address_ = PeerAddress(peer);
+  client_address_ = net::EndpointText(peer);
   uv_tcp_nodelay(&client_.tcp, 1);
   last_activity_ms_ = uv_now(host_->loop());
   tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
