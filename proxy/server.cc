@@ -568,7 +568,7 @@ Runtime LoadRuntime(const std::string& path, std::vector<std::string>* errors) {
   tls::ServerOptions options;
   options.min_version = config.tls_min_version;
   for (const CertificateConfig& c : config.certificates) {
-    options.certificates.push_back({c.cert, c.key, c.names});
+    options.certificates.push_back({c.cert, c.key, c.names, c.ocsp});
   }
   std::vector<std::string> tls_errors;
   auto context = tls::ServerContext::Create(options, &tls_errors);

@@ -215,6 +215,20 @@ void Session::ClientEof() {
 
 void Session::HandshakeDone() {
   host_->stats().Add(Counter::kTlsHandshakes);
+  switch (SSL_version(tls_->ssl())) {
+    case TLS1_3_VERSION:
+      host_->stats().Add(Counter::kTlsVersion13);
+      break;
+    case TLS1_2_VERSION:
+      host_->stats().Add(Counter::kTlsVersion12);
+      break;
+    case TLS1_1_VERSION:
+      host_->stats().Add(Counter::kTlsVersion11);
+      break;
+    case TLS1_VERSION:
+      host_->stats().Add(Counter::kTlsVersion10);
+      break;
+  }
   host_->stats().Observe(Histogram::kTlsHandshake,
                          static_cast<double>(uv_hrtime() - handshake_start_ns_) / 1e9);
   const char* sni = tls_->server_name();

@@ -250,8 +250,10 @@ std::string StatsJson(const StatsSnapshot& s) {
   j["connections"] = {{"accepted", s.sessions.accepted}, {"active", s.sessions.active()}};
   j["closed"] = ClosedJson(s.sessions);
   for (size_t i = 0; i < kCounterCount; ++i) {
-    std::string pointer = std::string("/") + kCounterInfo[i].group + "/" + kCounterInfo[i].key;
+    // A dot in the group nests; the key ("TLSv1.3") is one member.
+    std::string pointer = std::string("/") + kCounterInfo[i].group;
     std::replace(pointer.begin(), pointer.end(), '.', '/');
+    pointer.append("/").append(kCounterInfo[i].key);
     j[nlohmann::json::json_pointer(pointer)] = s.counters[i];
   }
   j["routes"] = nlohmann::json::object();

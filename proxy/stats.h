@@ -55,6 +55,14 @@ const char* CloseReasonName(CloseReason reason);
     "TLS handshakes completed")                                                                   \
   X(kTlsHandshakeFailures, "tls", "handshake_failures", "imapfront_tls_handshake_failures_total", \
     "", "TLS handshakes that failed")                                                             \
+  X(kTlsVersion13, "tls.versions", "TLSv1.3", "imapfront_tls_version_handshakes_total",           \
+    "version=\"TLSv1.3\"", "TLS handshakes completed, by protocol version")                       \
+  X(kTlsVersion12, "tls.versions", "TLSv1.2", "imapfront_tls_version_handshakes_total",           \
+    "version=\"TLSv1.2\"", "TLS handshakes completed, by protocol version")                       \
+  X(kTlsVersion11, "tls.versions", "TLSv1.1", "imapfront_tls_version_handshakes_total",           \
+    "version=\"TLSv1.1\"", "TLS handshakes completed, by protocol version")                       \
+  X(kTlsVersion10, "tls.versions", "TLSv1", "imapfront_tls_version_handshakes_total",             \
+    "version=\"TLSv1\"", "TLS handshakes completed, by protocol version")                         \
   X(kImapCommands, "imap", "commands", "imapfront_imap_commands_total", "",                       \
     "IMAP commands the clients began, refused ones included")                                     \
   X(kImapAppends, "imap", "appends", "imapfront_imap_appends_total", "",                          \

@@ -1,19 +1,80 @@
 #include "tls/context.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iterator>
 #include <vector>
 
+#include "tls/ocsp.h"
 #include "tls/server_name.h"
 
 namespace imapfront::tls {
 namespace {
 
-// TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are
-// fixed by BoringSSL and all modern.
+// TLS 1.2 suites with forward secrecy and AEAD only, in the server's order
+// (SSL_OP_CIPHER_SERVER_PREFERENCE): ECDSA before RSA; AES-128-GCM, then
+// ChaCha20-Poly1305, then AES-256-GCM. TLS 1.3 suites are fixed by BoringSSL
+// and all modern.
 constexpr char kCipherList[] =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384";
+// With tls.min_version "1.0" or "1.1" (an explicit opt-in for old clients):
+// the ECDHE AES-CBC-SHA suites after those, the only ones TLS 1.0/1.1 can use.
+constexpr char kLegacyCipherList[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA";
+
+uint16_t ProtocolVersion(MinVersion v) {
+  switch (v) {
+    case MinVersion::kTls10:
+      return TLS1_VERSION;
+    case MinVersion::kTls11:
+      return TLS1_1_VERSION;
+    case MinVersion::kTls12:
+      return TLS1_2_VERSION;
+    case MinVersion::kTls13:
+      return TLS1_3_VERSION;
+  }
+  return TLS1_2_VERSION;
+}
+
+bool ReadWholeFile(const std::string& path, std::vector<uint8_t>* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return !in.bad();
+}
+
+// The certificate in |ctx|'s chain that issued |leaf|, or null.
+X509* IssuerInChain(SSL_CTX* ctx, X509* leaf) {
+  STACK_OF(X509)* chain = nullptr;
+  if (!SSL_CTX_get0_chain_certs(ctx, &chain) || !chain) return nullptr;
+  for (size_t i = 0; i < sk_X509_num(chain); ++i) {
+    X509* candidate = sk_X509_value(chain, i);
+    if (X509_check_issued(candidate, leaf) == X509_V_OK) return candidate;
+  }
+  return nullptr;
+}
+
+// Reads, checks and staples |spec|'s OCSP response; "" or what is wrong.
+std::string StapleOcsp(SSL_CTX* ctx, const CertificateSpec& spec) {
+  std::vector<uint8_t> der;
+  if (!ReadWholeFile(spec.ocsp_file, &der)) {
+    return "cannot read " + spec.ocsp_file + ": " + std::strerror(errno);
+  }
+  X509* leaf = SSL_CTX_get0_certificate(ctx);
+  const std::string problem =
+      CheckOcspResponse(der, leaf, IssuerInChain(ctx, leaf), std::time(nullptr));
+  if (!problem.empty()) return spec.ocsp_file + " " + problem + " (" + spec.cert_file + ")";
+  if (!SSL_CTX_set_ocsp_response(ctx, der.data(), der.size())) {
+    return spec.ocsp_file + ": " + TakeErrorString("cannot be stapled");
+  }
+  return "";
+}
 
 // The DNS names of |cert|'s subjectAltName, lower case; else its CN.
 std::vector<std::string> CertificateDnsNames(const X509* cert) {
@@ -64,8 +125,8 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
                                                            std::vector<std::string>* errors) {
   size_t errors_before = errors->size();
   auto result = std::shared_ptr<ServerContext>(new ServerContext());
-  const uint16_t min_version =
-      options.min_version == MinVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+  const uint16_t min_version = ProtocolVersion(options.min_version);
+  const bool legacy = min_version < TLS1_2_VERSION;
   if (options.certificates.empty()) errors->push_back("tls.certificates: at least one is needed");
   for (size_t i = 0; i < options.certificates.size(); ++i) {
     const CertificateSpec& spec = options.certificates[i];
@@ -77,7 +138,8 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
     }
     SSL_CTX_set_min_proto_version(ctx.get(), min_version);
     SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION);
-    SSL_CTX_set_strict_cipher_list(ctx.get(), kCipherList);
+    SSL_CTX_set_strict_cipher_list(ctx.get(), legacy ? kLegacyCipherList : kCipherList);
+    SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
     ERR_clear_error();
     if (!SSL_CTX_use_certificate_chain_file(ctx.get(), spec.cert_file.c_str())) {
       errors->push_back(where + ".cert: cannot load certificate chain " + spec.cert_file + ": " +
@@ -97,6 +159,12 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
                         spec.cert_file);
       ERR_clear_error();
       continue;
+    }
+    if (!spec.ocsp_file.empty()) {
+      if (std::string problem = StapleOcsp(ctx.get(), spec); !problem.empty()) {
+        errors->push_back(where + ".ocsp: " + problem);
+        continue;
+      }
     }
     // The certificate is chosen once the ClientHello is in: by SNI and by
     // what the client can verify. Sessions start on the first context.

@@ -18,6 +18,9 @@ struct CertificateSpec {
   // SNI names: exact or "*.example.com". Empty: the DNS names of the
   // certificate's subjectAltName, or its CN when it has none.
   std::vector<std::string> names;
+  // A DER OCSP response to staple ("" for none): read and checked against
+  // the certificate when the context is created (so again at every reload).
+  std::string ocsp_file;
 };
 
 struct ServerOptions {

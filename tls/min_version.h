@@ -4,6 +4,7 @@
 
 namespace imapfront::tls {
 
-enum class MinVersion { kTls12, kTls13 };
+// kTls10 and kTls11 are an operator's explicit opt-in for old clients.
+enum class MinVersion { kTls10, kTls11, kTls12, kTls13 };
 
 }  // namespace imapfront::tls

@@ -48,6 +48,7 @@ struct CertificateConfig {
   std::string cert;
   std::string key;
   std::vector<std::string> names;
+  std::string ocsp;  // DER OCSP response file to staple; "" for none
 };
 
 struct ListenerConfig {

@@ -116,7 +116,10 @@ std::string LineColumn(std::string_view text, size_t byte) {
 
 JsonDocument ReadJson(std::string_view text) {
   JsonReader reader;
-  const bool ok = Json::sax_parse(text.begin(), text.end(), &reader);
+  // Comments (// to the end of the line, /* ... */) are allowed, as in the
+  // shipped example; otherwise strict JSON.
+  const bool ok = Json::sax_parse(text.begin(), text.end(), &reader, Json::input_format_t::json,
+                                  /*strict=*/true, /*ignore_comments=*/true);
   JsonDocument document;
   document.duplicate_keys = std::move(reader.duplicate_keys());
   if (ok) {

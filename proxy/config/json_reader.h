@@ -1,6 +1,7 @@
 // Reading the config text into a JSON document without exceptions. A SAX
 // reader builds the document, records duplicate keys (by path) and turns a
-// syntax error into "line L column C: reason".
+// syntax error into "line L column C: reason". Comments (// and /* */) are
+// skipped.
 #pragma once
 
 #include <nlohmann/json.hpp>

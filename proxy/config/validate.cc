@@ -22,7 +22,7 @@ constexpr std::string_view kRootKeys[] = {"workers",   "stats",  "log",    "tls"
 constexpr std::string_view kStatsKeys[] = {"listen"};
 constexpr std::string_view kLogKeys[] = {"level", "access_log"};
 constexpr std::string_view kTlsKeys[] = {"min_version", "certificates"};
-constexpr std::string_view kCertificateKeys[] = {"cert", "key", "names"};
+constexpr std::string_view kCertificateKeys[] = {"cert", "key", "names", "ocsp"};
 constexpr std::string_view kListenerKeys[] = {"name", "listen", "mode", "login", "proxy_protocol"};
 constexpr std::string_view kRouteKeys[] = {"name",           "sni",         "listeners", "backends",
                                            "literal_plus",   "limits",      "compat",    "users",
@@ -47,7 +47,9 @@ constexpr Choice<LogLevel> kLogLevels[] = {{"debug", LogLevel::kDebug},
                                            {"info", LogLevel::kInfo},
                                            {"warn", LogLevel::kWarn},
                                            {"error", LogLevel::kError}};
-constexpr Choice<tls::MinVersion> kTlsVersions[] = {{"1.2", tls::MinVersion::kTls12},
+constexpr Choice<tls::MinVersion> kTlsVersions[] = {{"1.0", tls::MinVersion::kTls10},
+                                                    {"1.1", tls::MinVersion::kTls11},
+                                                    {"1.2", tls::MinVersion::kTls12},
                                                     {"1.3", tls::MinVersion::kTls13}};
 constexpr Choice<ListenerMode> kListenerModes[] = {{"implicit_tls", ListenerMode::kImplicitTls},
                                                    {"starttls", ListenerMode::kStartTls}};
@@ -257,6 +259,9 @@ class ConfigValidator : private JsonChecks {
     if (const Json* names = Find(v, "names")) {
       certificate.names =
           ServerNames(*names, Join(path, "names"), true).value_or(std::vector<std::string>{});
+    }
+    if (const Json* ocsp = Find(v, "ocsp")) {
+      certificate.ocsp = String(*ocsp, Join(path, "ocsp")).value_or("");
     }
     config_->certificates.push_back(std::move(certificate));
   }

@@ -9,6 +9,7 @@
 
 #include "tests/e2e/e2e_fixture.h"
 #include "tests/support/harness.h"
+#include "tests/support/test_ocsp.h"
 
 namespace imapfront::testing {
 namespace {
@@ -29,6 +30,122 @@ TEST_CASE("TLS: 1.1 refused when the minimum is 1.2, 1.2 only when the minimum i
   TlsClient tls13(strict.port());
   CHECK(tls13.Handshake());
   CHECK(tls13.version() == "TLSv1.3");
+}
+
+TEST_CASE("TLS: 1.2 suites in the server's order, whatever the client prefers") {
+  E2e t;  // an ECDSA certificate
+  const std::vector<std::pair<const char*, std::string>> cases = {
+      {"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256",
+       "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"},
+      {"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305",
+       "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"},
+      {"ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}};
+  for (const auto& [offer, chosen] : cases) {
+    TlsClient client(t.port(), "", TLS1_2_VERSION);
+    client.CipherList(offer);
+    REQUIRE(client.Handshake());
+    CHECK_MESSAGE(client.cipher() == chosen, offer);
+    client.SendCloseNotify();
+  }
+  // CBC suites only exist for an operator who opted into TLS 1.0/1.1.
+  TlsClient cbc(t.port(), "", TLS1_2_VERSION);
+  cbc.CipherList("ECDHE-ECDSA-AES128-SHA");
+  CHECK_FALSE(cbc.Handshake());
+  auto stats = t.QuietStats(cases.size() + 1);
+  CHECK(stats["tls"]["versions"]["TLSv1.2"] == cases.size());
+  CHECK(stats["tls"]["versions"]["TLSv1.3"] == 0);
+}
+
+TEST_CASE("TLS: min_version 1.0 is an opt-in: old clients served, a warning at start and reload") {
+  E2e t([](Json& config) { config["tls"]["min_version"] = "1.0"; });
+  // logfmt escapes the quotes around the value.
+  const std::string warning = R"(tls.min_version: \"1.0\" lets clients use TLS 1.0 and 1.1 )";
+  CHECK(t.proxy.Log().find("level=warn event=config_warning") != std::string::npos);
+  CHECK(t.proxy.Log().find(warning) != std::string::npos);
+  for (uint16_t version : {uint16_t{TLS1_VERSION}, uint16_t{TLS1_1_VERSION}}) {
+    TlsClient old(t.port(), "", version);
+    REQUIRE(old.Handshake("a1 LOGOUT\r\n"));
+    CHECK(old.cipher() == "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA");
+    CHECK(old.ReadUntil("a1 OK"));
+    CHECK(old.WaitEof());
+  }
+  auto modern = t.Greeted();
+  CHECK(modern->version() == "TLSv1.3");
+  modern->SendCloseNotify();
+  auto stats = t.QuietStats(3);
+  CHECK(stats["tls"]["versions"] ==
+        Json({{"TLSv1.3", 1}, {"TLSv1.2", 0}, {"TLSv1.1", 1}, {"TLSv1", 1}}));
+  const std::string metrics = HttpGet(t.proxy.stats_port(), "/metrics");
+  CHECK(metrics.find("imapfront_tls_version_handshakes_total{version=\"TLSv1\"} 1\n") !=
+        std::string::npos);
+
+  Json config = Json::parse(ReadFile(t.proxy.config_path()));
+  config["tls"]["min_version"] = "1.1";
+  t.proxy.Reload(config);
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reload ") != std::string::npos; }));
+  CHECK(WaitFor([&] {
+    return t.proxy.Log().find(R"(tls.min_version: \"1.1\" lets clients use TLS 1.1 )") !=
+           std::string::npos;
+  }));
+  TlsClient ten(t.port(), "", TLS1_VERSION);
+  CHECK_FALSE(ten.Handshake());
+  t.QuietStats(4);
+}
+
+TEST_CASE("TLS: an OCSP response is stapled, re-read on SIGHUP, and a bad one refused by name") {
+  const std::string dir = MakeTempDir();
+  auto chain = MakeTestChain(dir, "localhost");
+  const std::string ocsp = dir + "/localhost.ocsp.der";
+  const std::string first = MakeOcspResponse(chain.chain_path, ocsp);
+  auto with_chain = [&](Json& config) {
+    config["tls"]["certificates"][0] = {
+        {"cert", chain.chain_path}, {"key", chain.key_path}, {"ocsp", ocsp}};
+  };
+  E2e t(with_chain);
+  {
+    TlsClient client(t.port());
+    client.RequestOcsp();
+    REQUIRE(client.Handshake());
+    CHECK(client.OcspResponse() == first);
+    client.SendCloseNotify();
+  }
+  {
+    TlsClient unasked(t.port());  // a client that does not ask gets none
+    REQUIRE(unasked.Handshake());
+    CHECK(unasked.OcspResponse().empty());
+    unasked.SendCloseNotify();
+  }
+  // The updater wrote a fresh response: SIGHUP staples it.
+  const std::string second = MakeOcspResponse(chain.chain_path, ocsp, {.sha256 = true});
+  REQUIRE(second != first);
+  const Json config = Json::parse(ReadFile(t.proxy.config_path()));
+  t.proxy.Reload(config);
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reload ") != std::string::npos; }));
+  {
+    TlsClient client(t.port());
+    client.RequestOcsp();
+    REQUIRE(client.Handshake());
+    CHECK(client.OcspResponse() == second);
+    client.SendCloseNotify();
+  }
+  // An expired one is refused, naming the file; the running staple stays.
+  MakeOcspResponse(chain.chain_path, ocsp, {.this_update = -7200, .next_update = -60});
+  t.proxy.Reload(config);
+  REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reload_refused") != std::string::npos; }));
+  CHECK(t.proxy.Log().find("tls.certificates[0].ocsp: " + ocsp + " has expired") !=
+        std::string::npos);
+  {
+    TlsClient client(t.port());
+    client.RequestOcsp();
+    REQUIRE(client.Handshake());
+    CHECK(client.OcspResponse() == second);
+    client.SendCloseNotify();
+  }
+  CommandResult check = RunCommand({IMAPFRONT_BINARY, "--check-config", t.proxy.config_path()});
+  CHECK(check.exit_code == 1);
+  CHECK(check.output.find(ocsp + " has expired (its nextUpdate has passed) (" + chain.chain_path +
+                          ")") != std::string::npos);
+  t.QuietStats(4);
 }
 
 TEST_CASE("TLS: SNI picks the certificate (exact, wildcard), no SNI gets the first") {

@@ -214,6 +214,25 @@ TEST_CASE("config: other accepted values") {
   CHECK(config.routes[0].literal_plus == LiteralPlus::kEmulate);
 }
 
+TEST_CASE("config: tls.min_version 1.0 and 1.1 (an opt-in), tls.certificates[].ocsp") {
+  for (const auto& [text, version] :
+       {std::pair{"1.0", tls::MinVersion::kTls10}, std::pair{"1.1", tls::MinVersion::kTls11}}) {
+    Json doc = Minimal();
+    doc["tls"]["min_version"] = text;
+    doc["tls"]["certificates"][0]["ocsp"] = "/etc/imapfront/mail.ocsp.der";
+    const ConfigResult result = Parse(doc);
+    REQUIRE_MESSAGE(result.config != nullptr, AllErrors(result));
+    CHECK(result.config->tls_min_version == version);
+    CHECK(result.config->certificates[0].ocsp == "/etc/imapfront/mail.ocsp.der");
+  }
+  Json doc = Minimal();
+  doc["tls"]["certificates"][0]["ocsp"] = "";
+  CHECK_ERROR(Parse(doc), "imapfront.json: tls.certificates[0].ocsp: must not be empty");
+  doc["tls"]["certificates"][0]["ocsp"] = 1;
+  CHECK_ERROR(Parse(doc),
+              "imapfront.json: tls.certificates[0].ocsp: must be a string, not a number");
+}
+
 TEST_CASE("config: stats.listen null disables the endpoint, {} keeps the default") {
   Json doc = Minimal();
   doc["stats"] = {{"listen", nullptr}};
@@ -264,6 +283,20 @@ TEST_CASE("config: max_lifetime 0 means none and is accepted") {
   REQUIRE_MESSAGE(result.config != nullptr, AllErrors(result));
   CHECK(result.config->limits.max_lifetime == 0);
   CHECK(result.config->limits.max_literal_bytes == 0);
+}
+
+TEST_CASE("config: comments are skipped (the shipped example has them), the rest is strict JSON") {
+  std::string text = Minimal().dump(2);
+  text.insert(text.find('{') + 1, "\n  // a line comment, \"quotes\" and {braces} in it\n");
+  text.insert(text.rfind('}'), "  /* a block\n     comment */\n");
+  const ConfigResult result = ParseConfig(text, kFile);
+  REQUIRE_MESSAGE(result.config != nullptr, AllErrors(result));
+  CHECK(result.config->routes.size() == 1);
+  // Still JSON: no trailing commas, no # comments.
+  CHECK(ParseConfig("{\"workers\": 1,}", kFile).errors.at(0).find("syntax error") !=
+        std::string::npos);
+  CHECK(ParseConfig("# a comment\n{}", kFile).errors.at(0).find("syntax error") !=
+        std::string::npos);
 }
 
 TEST_CASE("config error: JSON syntax error gives line and column") {
@@ -401,12 +434,14 @@ TEST_CASE("config error: listen addresses") {
 
 TEST_CASE("config error: bad enumerations") {
   Json doc = Minimal();
-  doc["tls"]["min_version"] = "1.1";
+  doc["tls"]["min_version"] = "1.4";
   doc["log"] = {{"level", "verbose"}};
   doc["listeners"][0]["mode"] = "tls";
   doc["routes"][0]["literal_plus"] = "yes";
   const ConfigResult result = Parse(doc);
-  CHECK_ERROR(result, "imapfront.json: tls.min_version: \"1.1\" is not \"1.2\" or \"1.3\"");
+  CHECK_ERROR(result,
+              "imapfront.json: tls.min_version: \"1.4\" is not \"1.0\", \"1.1\", \"1.2\" or "
+              "\"1.3\"");
   CHECK_ERROR(result,
               "imapfront.json: log.level: \"verbose\" is not \"debug\", \"info\", \"warn\" or "
               "\"error\"");
@@ -537,7 +572,7 @@ TEST_CASE("config: ChangedSections names what a reload changes") {
 TEST_CASE("config error: every error is reported, not only the first") {
   Json doc = Minimal();
   doc["workers"] = -1;
-  doc["tls"]["min_version"] = "1.0";
+  doc["tls"]["min_version"] = "1.0.1";
   doc["listeners"][0]["listen"] = "127.0.0.1:99999";
   doc["routes"][0]["backends"] = {"127.0.0.1:0", "[::1]:70000"};
   doc["limits"] = {{"idle_timeout", 0}};

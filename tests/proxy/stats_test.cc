@@ -40,6 +40,10 @@ void Fill(Stats& stats) {
   stats.RouteCounters(2, "default")->accepted.Add(1);
   stats.worker(0).Add(Counter::kTlsHandshakes, 3);
   stats.worker(1).Add(Counter::kTlsHandshakes, 4);
+  stats.worker(0).Add(Counter::kTlsVersion13, 2);
+  stats.worker(1).Add(Counter::kTlsVersion13, 3);
+  stats.worker(1).Add(Counter::kTlsVersion12, 1);
+  stats.worker(0).Add(Counter::kTlsVersion10, 1);
   stats.worker(0).Add(Counter::kImapCommands, 10);
   stats.worker(1).Add(Counter::kImapCommands, 20);
   stats.worker(2).Add(Counter::kImapCommands, 30);
@@ -180,6 +184,9 @@ TEST_CASE("StatsJson: every key, with the snapshot's values") {
   CHECK(j["closed"]["client_closed"] == 0);
   CHECK(j["tls"]["handshakes"] == 7);
   CHECK(j["tls"]["handshake_failures"] == 0);
+  // Versions are members of one object ("TLSv1.3" is a key, not a path).
+  CHECK(j["tls"]["versions"] ==
+        nlohmann::json({{"TLSv1.3", 5}, {"TLSv1.2", 1}, {"TLSv1.1", 0}, {"TLSv1", 1}}));
   CHECK(j["imap"]["commands"] == 60);
   CHECK(j["imap"]["appends"] == 0);
   CHECK(j["imap"]["literal_bytes"] == 0);
@@ -257,6 +264,11 @@ TEST_CASE("StatsPrometheus: values of the snapshot, each metric with HELP and TY
            "imapfront_route_connections_accepted_total{route=\"default\"} 1",
            "imapfront_tls_handshakes_total 7",
            "imapfront_tls_handshake_failures_total 0",
+           "imapfront_tls_version_handshakes_total{version=\"TLSv1.3\"} 5",
+           "imapfront_tls_version_handshakes_total{version=\"TLSv1.2\"} 1",
+           "imapfront_tls_version_handshakes_total{version=\"TLSv1.1\"} 0",
+           "imapfront_tls_version_handshakes_total{version=\"TLSv1\"} 1",
+           "# TYPE imapfront_tls_version_handshakes_total counter",
            "imapfront_imap_commands_total 60",
            "imapfront_imap_appends_total 0",
            "imapfront_relayed_bytes_total{direction=\"client_to_backend\"} 0",

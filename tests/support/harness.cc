@@ -300,6 +300,18 @@ void TlsClient::SignatureSchemes(const std::vector<uint16_t>& schemes) {
   SSL_set_verify_algorithm_prefs(ssl_.get(), schemes.data(), schemes.size());
 }
 
+std::string TlsClient::cipher() const {
+  const SSL_CIPHER* c = SSL_get_current_cipher(ssl_.get());
+  return c ? SSL_CIPHER_standard_name(c) : "";
+}
+
+std::string TlsClient::OcspResponse() const {
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  SSL_get0_ocsp_response(ssl_.get(), &data, &len);
+  return std::string(reinterpret_cast<const char*>(data), len);
+}
+
 void TlsClient::CipherList(const char* list) {
   SSL_set_strict_cipher_list(ssl_.get(), list);
 }

@@ -151,6 +151,11 @@ class TlsClient {
   bool WaitEof(Duration timeout = kWait);
   const std::string& received() const { return received_; }
   std::string version() const { return SSL_get_version(ssl_.get()); }
+  // The negotiated suite's standard name ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256").
+  std::string cipher() const;
+  // Before Handshake: ask for a stapled OCSP response; after: what came ("" if none).
+  void RequestOcsp() { SSL_enable_ocsp_stapling(ssl_.get()); }
+  std::string OcspResponse() const;
   // The server certificate's common name and key type (EVP_PKEY_EC, ...).
   std::string PeerCommonName() const;
   int PeerKeyType() const;

@@ -114,8 +114,8 @@ TEST_CASE("client hello: abilities choose between ECDSA and RSA certificates") {
   auto ec = MakeTestCert(dir, "ec", {"dual.example"});
   std::vector<std::string> errors;
   auto ctx = ServerContext::Create({MinVersion::kTls12,
-                                    {{rsa.cert_path, rsa.key_path, {"dual.example"}},
-                                     {ec.cert_path, ec.key_path, {"dual.example"}}}},
+                                    {{rsa.cert_path, rsa.key_path, {"dual.example"}, ""},
+                                     {ec.cert_path, ec.key_path, {"dual.example"}, ""}}},
                                    &errors);
   REQUIRE(ctx);
   auto chosen = [&](const ClientAbilities& client) {

@@ -56,8 +56,8 @@ struct Pair {
     std::string dir = MakeTempDir();
     auto cert = MakeTestCert(dir, "server", {"mail.example.com"});
     std::vector<std::string> errors;
-    server_ctx =
-        ServerContext::Create({MinVersion::kTls12, {{cert.cert_path, cert.key_path, {}}}}, &errors);
+    server_ctx = ServerContext::Create(
+        {MinVersion::kTls12, {{cert.cert_path, cert.key_path, {}, ""}}}, &errors);
     REQUIRE(server_ctx);
     SSL_CTX_set_max_proto_version(client_ctx.get(), max_version);
     server = std::make_unique<Endpoint>(server_ctx->NewSession(), &to_client);
@@ -180,8 +180,8 @@ TEST_CASE("garbage instead of a ClientHello is an error with a reason") {
   std::string dir = MakeTempDir();
   auto cert = MakeTestCert(dir, "server", {"localhost"});
   std::vector<std::string> errors;
-  auto ctx =
-      ServerContext::Create({MinVersion::kTls12, {{cert.cert_path, cert.key_path, {}}}}, &errors);
+  auto ctx = ServerContext::Create({MinVersion::kTls12, {{cert.cert_path, cert.key_path, {}, ""}}},
+                                   &errors);
   REQUIRE(ctx);
   StringSink sink;
   Endpoint server(ctx->NewSession(), &sink);
@@ -197,9 +197,9 @@ TEST_CASE("context errors name the certificate entry") {
   auto b = MakeTestCert(dir, "b", {"b.example"});
   std::vector<std::string> errors;
   auto ctx = ServerContext::Create({MinVersion::kTls12,
-                                    {{a.cert_path, a.key_path, {}},
-                                     {a.cert_path, b.key_path, {}},
-                                     {dir + "/none.pem", a.key_path, {}}}},
+                                    {{a.cert_path, a.key_path, {}, ""},
+                                     {a.cert_path, b.key_path, {}, ""},
+                                     {dir + "/none.pem", a.key_path, {}, ""}}},
                                    &errors);
   CHECK(!ctx);
   REQUIRE(errors.size() == 2);
@@ -215,9 +215,9 @@ TEST_CASE("SNI selects the certificate: exact, wildcard, default") {
   auto c = MakeTestCert(dir, "c", {"*.example.org"});
   std::vector<std::string> errors;
   auto ctx = ServerContext::Create({MinVersion::kTls12,
-                                    {{a.cert_path, a.key_path, {}},
-                                     {b.cert_path, b.key_path, {"mail.example.com"}},
-                                     {c.cert_path, c.key_path, {"*.example.org"}}}},
+                                    {{a.cert_path, a.key_path, {}, ""},
+                                     {b.cert_path, b.key_path, {"mail.example.com"}, ""},
+                                     {c.cert_path, c.key_path, {"*.example.org"}, ""}}},
                                    &errors);
   REQUIRE(ctx);
   SSL_CTX* def = ctx->ContextForName("");
@@ -235,10 +235,10 @@ TEST_CASE("certificates without names are selected by their subjectAltName, else
   auto c = MakeTestCert(dir, "c", {"cn-only.example"}, false, /*san=*/false);
   std::vector<std::string> errors;
   auto ctx = ServerContext::Create({MinVersion::kTls12,
-                                    {{a.cert_path, a.key_path, {}},
-                                     {b.cert_path, b.key_path, {}},
-                                     {c.cert_path, c.key_path, {}},
-                                     {a.cert_path, a.key_path, {"given.example"}}}},
+                                    {{a.cert_path, a.key_path, {}, ""},
+                                     {b.cert_path, b.key_path, {}, ""},
+                                     {c.cert_path, c.key_path, {}, ""},
+                                     {a.cert_path, a.key_path, {"given.example"}, ""}}},
                                    &errors);
   REQUIRE(ctx);
   const auto names = ctx->CertificateNames();
@@ -263,13 +263,14 @@ TEST_CASE("NeverSelected: certificates no client can be given") {
   auto a_rsa = MakeTestCert(dir, "ar", {"a.example"}, /*rsa=*/true);
   auto b = MakeTestCert(dir, "b", {"b.example"});
   std::vector<std::string> errors;
-  auto ctx = ServerContext::Create({MinVersion::kTls12,
-                                    {{a.cert_path, a.key_path, {}},
-                                     {a_again.cert_path, a_again.key_path, {}},  // shadowed by 0
-                                     {a_rsa.cert_path, a_rsa.key_path, {}},      // RSA: a fallback
-                                     {b.cert_path, b.key_path, {"b.example", "a.example"}},
-                                     {b.cert_path, b.key_path, {"b.example"}}}},  // shadowed by 3
-                                   &errors);
+  auto ctx =
+      ServerContext::Create({MinVersion::kTls12,
+                             {{a.cert_path, a.key_path, {}, ""},
+                              {a_again.cert_path, a_again.key_path, {}, ""},  // shadowed by 0
+                              {a_rsa.cert_path, a_rsa.key_path, {}, ""},      // RSA: a fallback
+                              {b.cert_path, b.key_path, {"b.example", "a.example"}, ""},
+                              {b.cert_path, b.key_path, {"b.example"}, ""}}},  // shadowed by 3
+                            &errors);
   REQUIRE(ctx);
   CHECK(ctx->NeverSelected() == std::vector<size_t>{1, 4});
 }
