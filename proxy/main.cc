@@ -13,7 +13,8 @@
 namespace {
 
 constexpr const char* kFooter = R"(Signals:
-  SIGHUP    reload the config file (a bad one is logged and the old one kept)
+  SIGHUP    reload the config file, certificates, keys and OCSP responses (a
+            bad one is logged and the old config kept)
   SIGUSR1   reopen the access log files (after logrotate)
   SIGTERM, SIGINT
             stop accepting, end idle sessions with "* BYE", let commands in
@@ -30,7 +31,9 @@ Stats endpoint (stats.listen, default 127.0.0.1:9100):
   /stats    the counters as JSON
   /metrics  Prometheus text format
 
-The operator log goes to stderr as logfmt lines (ts= level= event= ...).)";
+The operator log goes to stderr as logfmt lines (ts= level= event= ...).
+Reference: man 8 imapfront, man 5 imapfront.json.
+)";
 
 }  // namespace
 

@@ -598,6 +598,25 @@ class ConfigValidator : private JsonChecks {
 
 }  // namespace
 
+std::vector<std::string> KnownKeyPaths() {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& prefix, std::span<const std::string_view> keys) {
+    for (std::string_view key : keys) out.push_back(prefix + std::string(key));
+  };
+  add("", kRootKeys);
+  add("stats.", kStatsKeys);
+  add("log.", kLogKeys);
+  add("tls.", kTlsKeys);
+  add("tls.certificates[].", kCertificateKeys);
+  add("listeners[].", kListenerKeys);
+  add("routes[].", kRouteKeys);
+  add("routes[].health_check.", kHealthCheckKeys);
+  add("routes[].compat.", kCompatKeys);
+  add("routes[].compat.capabilities.", kCompatCapabilityKeys);
+  add("limits.", LimitKeys());
+  return out;
+}
+
 ConfigResult Validate(const JsonDocument& document, const std::string& file) {
   return ConfigValidator(file).Run(document, file);
 }
