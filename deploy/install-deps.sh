@@ -3,22 +3,33 @@
 # Debian 12 (bookworm). Idempotent: when everything is installed already it
 # changes nothing and does not touch the network.
 #
-#   deploy/install-deps.sh
+#   deploy/install-deps.sh               everything (build, tests, demo, CI)
+#   deploy/install-deps.sh --build-only  only what building imapfront needs
+#                                        (deploy/container/Dockerfile)
 #
 # Runs apt-get as root, through sudo when not root. Dovecot is installed only
 # as a test/demo backend: the package's own system service is not started by
 # this script (see below), and the demo runs a private instance instead.
 set -euo pipefail
 
-PACKAGES=(
+# What `cmake -DBUILD_TESTING=OFF && cmake --build` needs (--build-only).
+BUILD_PACKAGES=(
   build-essential cmake pkg-config ninja-build
-  libuv1-dev android-libboringssl-dev nlohmann-json3-dev doctest-dev
+  libuv1-dev android-libboringssl-dev nlohmann-json3-dev
   libhttp-parser-dev libcli11-dev libsystemd-dev
+  scdoc # the man pages (deploy/man/*.scd)
+)
+PACKAGES=(
+  "${BUILD_PACKAGES[@]}"
+  doctest-dev
   dovecot-imapd
   python3 curl ca-certificates openssl
   prometheus python3-prometheus-client # /metrics checked by promtool and a real parser
   clang libclang-rt-14-dev # fuzz targets (libFuzzer), deploy/run-fuzz.sh
   clang-format             # deploy/check-format.sh (CI)
+  dpkg-dev lintian fakeroot # the .deb (cpack) and its checks, deploy/package-test.sh
+  testssl.sh                # the TLS policy scan, deploy/testssl.sh
+  python3-yaml              # deploy/kubernetes manifests parsed by a test
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
@@ -59,6 +70,17 @@ install_policy_rc() {
 }
 
 main() {
+  case "${1:-}" in
+    "") ;;
+    --build-only) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+    -h | --help)
+      echo "usage: $0 [--build-only]"
+      return 0
+      ;;
+    *) die "unknown argument: $1 (usage: $0 [--build-only])" ;;
+  esac
+  (($# <= 1)) || die "too many arguments (usage: $0 [--build-only])"
+
   local tool
   for tool in apt-get dpkg-query; do
     command -v "$tool" >/dev/null 2>&1 ||
