@@ -92,6 +92,33 @@ TEST_CASE("TLS: min_version 1.0 is an opt-in: old clients served, a warning at s
   t.QuietStats(4);
 }
 
+TEST_CASE("TLS: each certificate staples its own OCSP response, after SNI chose it") {
+  const std::string dir = MakeTempDir();
+  auto local = MakeTestChain(dir, "localhost");
+  auto mail = MakeTestChain(dir, "mail.example");
+  auto plain = MakeTestCert(dir, "plain", {"plain.example"});
+  const std::string local_ocsp = MakeOcspResponse(local.chain_path, dir + "/local.der");
+  const std::string mail_ocsp = MakeOcspResponse(mail.chain_path, dir + "/mail.der");
+  E2e t([&](Json& config) {
+    config["tls"]["certificates"] = {
+        {{"cert", local.chain_path}, {"key", local.key_path}, {"ocsp", dir + "/local.der"}},
+        {{"cert", mail.chain_path}, {"key", mail.key_path}, {"ocsp", dir + "/mail.der"}},
+        {{"cert", plain.cert_path}, {"key", plain.key_path}}};
+  });
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", local_ocsp}, {"mail.example", mail_ocsp}, {"plain.example", ""}};
+  for (const auto& [sni, staple] : cases) {
+    for (uint16_t version : {uint16_t{TLS1_2_VERSION}, uint16_t{TLS1_3_VERSION}}) {
+      TlsClient client(t.port(), sni, version);
+      client.RequestOcsp();
+      REQUIRE(client.Handshake());
+      CHECK_MESSAGE(client.OcspResponse() == staple, "sni ", sni, " version ", version);
+      client.SendCloseNotify();
+    }
+  }
+  t.QuietStats(2 * cases.size());
+}
+
 TEST_CASE("TLS: an OCSP response is stapled, re-read on SIGHUP, and a bad one refused by name") {
   const std::string dir = MakeTempDir();
   auto chain = MakeTestChain(dir, "localhost");
