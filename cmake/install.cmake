@@ -3,13 +3,24 @@
 # with -DCMAKE_INSTALL_PREFIX=/usr, which puts the config under /etc).
 include(GNUInstallDirs)
 
+# Prefix /usr (the package) puts the config under /etc and the unit under
+# /lib/systemd/system, as Debian does; any other prefix keeps everything
+# under it (PREFIX/etc/imapfront, PREFIX/lib/systemd/system). The unit names
+# the configure-time paths: choose the prefix when configuring
+# (-DCMAKE_INSTALL_PREFIX=...), not with `cmake --install --prefix`.
 set(IMAPFRONT_CONFIG_DIR "${CMAKE_INSTALL_FULL_SYSCONFDIR}/imapfront")
+set(IMAPFRONT_SYSTEMD_UNIT_DIR "" CACHE PATH
+    "Where the systemd unit goes (empty: /lib/systemd/system for prefix /usr, else PREFIX/lib/systemd/system)")
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-  set(_unit_dir "/lib/systemd/system")  # Debian 12's systemdsystemunitdir
+  set(_etc_destination "/etc")
+  set(_unit_destination "/lib/systemd/system")
 else()
-  set(_unit_dir "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
+  set(_etc_destination "${CMAKE_INSTALL_SYSCONFDIR}")
+  set(_unit_destination "lib/systemd/system")
 endif()
-set(IMAPFRONT_SYSTEMD_UNIT_DIR "${_unit_dir}" CACHE PATH "Where the systemd unit is installed")
+if(IMAPFRONT_SYSTEMD_UNIT_DIR)
+  set(_unit_destination "${IMAPFRONT_SYSTEMD_UNIT_DIR}")
+endif()
 
 option(IMAPFRONT_MANPAGES "Build and install imapfront(8) and imapfront.json(5) (needs scdoc)" ON)
 
@@ -18,13 +29,13 @@ install(TARGETS imapfront RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 configure_file(${PROJECT_SOURCE_DIR}/deploy/package/imapfront.service.in
                ${PROJECT_BINARY_DIR}/package/imapfront.service @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/package/imapfront.service
-        DESTINATION ${IMAPFRONT_SYSTEMD_UNIT_DIR})
+        DESTINATION ${_unit_destination})
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/package/imapfront.logrotate
-        DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/logrotate.d RENAME imapfront)
+        DESTINATION ${_etc_destination}/logrotate.d RENAME imapfront)
 # The example, twice: beside the real config (which the operator creates:
 # the unit waits for it) and with the documentation.
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/package/imapfront.json.example
-        DESTINATION ${IMAPFRONT_CONFIG_DIR})
+        DESTINATION ${_etc_destination}/imapfront)
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/package/imapfront.json.example
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples RENAME imapfront.json)
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/package/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})

@@ -21,10 +21,15 @@ add_custom_command(
   VERBATIM)
 add_custom_target(package_changelog ALL DEPENDS ${PROJECT_BINARY_DIR}/package/changelog.gz)
 install(FILES ${PROJECT_BINARY_DIR}/package/changelog.gz DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(FILES ${PROJECT_SOURCE_DIR}/deploy/package/lintian-overrides
-        DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME imapfront)
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")  # a package's; lintian reads only /usr/share
+  install(FILES ${PROJECT_SOURCE_DIR}/deploy/package/lintian-overrides
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME imapfront)
+endif()
 
 # Files under /etc are the operator's to edit: dpkg keeps their changes.
+if(NOT CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  message(STATUS "cpack: a .deb needs -DCMAKE_INSTALL_PREFIX=/usr (the preset \"package\")")
+endif()
 file(WRITE ${PROJECT_BINARY_DIR}/package/conffiles
      "${IMAPFRONT_CONFIG_DIR}/imapfront.json.example\n"
      "${CMAKE_INSTALL_FULL_SYSCONFDIR}/logrotate.d/imapfront\n")
@@ -57,7 +62,7 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS "${IMAPFRONT_BORINGSSL_LIB_DIR}"
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, ssl-cert")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "logrotate")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-    "${PROJECT_SOURCE_DIR}/deploy/package/postinst;${PROJECT_SOURCE_DIR}/deploy/package/prerm;"
-    "${PROJECT_SOURCE_DIR}/deploy/package/postrm;${PROJECT_BINARY_DIR}/package/conffiles")
+    "${PROJECT_SOURCE_DIR}/deploy/package/postinst" "${PROJECT_SOURCE_DIR}/deploy/package/prerm"
+    "${PROJECT_SOURCE_DIR}/deploy/package/postrm" "${PROJECT_BINARY_DIR}/package/conffiles")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

@@ -4,7 +4,9 @@
 # pulls its dependencies), checks what the install made, and removes and
 # purges it, checking that nothing is left. As root (CI); it changes the
 # machine's packages, so it refuses to run where imapfront is installed
-# already unless --replace is given.
+# already unless --replace is given (or CI=true: a CI machine's earlier run
+# may have been cut short after the install). A failure after the install
+# purges the package again.
 #
 #   deploy/package-test.sh [--replace]
 set -euo pipefail
@@ -19,8 +21,12 @@ die() {
 step() { echo "package-test: $*"; }
 
 [[ "$(id -u)" -eq 0 ]] || die "run as root (it installs and removes the package)"
-if dpkg-query -W -f='${db:Status-Status}' imapfront 2>/dev/null | grep -qx installed; then
-  [[ "${1:-}" == --replace ]] || die "imapfront is installed on this machine; --replace to replace it"
+installed() { dpkg-query -W -f='${db:Status-Status}' imapfront 2>/dev/null | grep -qx installed; }
+if installed; then
+  [[ "${1:-}" == --replace || "${CI:-}" == true ]] ||
+    die "imapfront is installed on this machine; --replace to replace it"
+  step "purging the imapfront installed already"
+  dpkg -P imapfront >/dev/null
 fi
 
 "$REPO_ROOT/deploy/install-deps.sh"
@@ -37,6 +43,16 @@ dpkg-deb -I "$deb" | sed -n 's/^ \(Version\|Depends\):/  \1:/p'
 
 step "lintian (errors fail)"
 lintian --fail-on error --display-info --allow-root "$deb" || die "lintian reported errors"
+
+purge_on_failure() {
+  local rc=$?
+  if ((rc != 0)) && dpkg-query -W imapfront >/dev/null 2>&1; then
+    echo "package-test: purging after the failure" >&2
+    dpkg -P imapfront >/dev/null 2>&1 || true
+  fi
+  exit "$rc"
+}
+trap purge_on_failure EXIT
 
 step "install with apt-get"
 apt-get install -y -q "./$deb" >/tmp/imapfront-package-install.log 2>&1 ||

@@ -26,10 +26,15 @@ command -v testssl >/dev/null || die "testssl is not installed (deploy/install-d
 
 pid=""
 backend_pid=""
+# (Each wait returns the killed process's status: never let it be the trap's.)
 cleanup() {
-  [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  [[ -n "$backend_pid" ]] && kill "$backend_pid" 2>/dev/null && wait "$backend_pid" 2>/dev/null
-  true
+  local p
+  for p in "$pid" "$backend_pid"; do
+    if [[ -n "$p" ]]; then
+      kill "$p" 2>/dev/null || true
+      wait "$p" 2>/dev/null || true
+    fi
+  done
 }
 trap cleanup EXIT
 
@@ -52,6 +57,12 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 PY
 backend_pid=$!
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$BACKEND_PORT") 2>/dev/null && break
+  sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$BACKEND_PORT") 2>/dev/null ||
+  die "the scan backend did not listen on $BACKEND_PORT: $(cat "$WORK/backend.log")"
 cat >"$WORK/imapfront.json" <<JSON
 {
   "stats": {"listen": "127.0.0.1:$STATS_PORT"},
@@ -88,6 +99,14 @@ findings = json.load(open(sys.argv[1]))
 ranked = {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
 certificate = lambda f: f["id"].startswith("cert_") or f["id"] == "DNS_CAArecord"
 bad = [f for f in findings if f["severity"] in ranked and not certificate(f)]
+# A scan that could not run (refused, STARTTLS failed) still writes JSON:
+# its own problems fail, and the checks that matter must be there.
+bad += [f for f in findings if f["id"] == "scanProblem" or f["severity"] == "FATAL"]
+ids = {f["id"] for f in findings}
+for want in ("TLS1", "TLS1_1", "TLS1_2", "TLS1_3", "cipher_order", "cipherorder_TLSv1_2", "PFS",
+             "heartbleed", "ROBOT"):
+    if want not in ids:
+        bad.append({"severity": "MISSING", "id": want, "finding": "testssl did not report it"})
 skipped = [f for f in findings if f["severity"] in ranked and certificate(f)]
 checked = sum(1 for f in findings if f["severity"] not in ("DEBUG",))
 for f in bad:

@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <optional>
+#include <vector>
 
 namespace imapfront::tls {
 namespace {
@@ -14,6 +15,8 @@ constexpr uint8_t kOcspBasic[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01
 constexpr uint8_t kSha1[] = {0x2b, 0x0e, 0x03, 0x02, 0x1a};
 constexpr uint8_t kSha256[] = {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01};
 
+constexpr time_t kClockSkewSeconds = 300;
+
 constexpr unsigned kContext0 = CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED | 0;
 constexpr unsigned kContext1 = CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED | 1;
 constexpr unsigned kContext2 = CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED | 2;
@@ -23,22 +26,22 @@ bool Equals(const CBS& cbs, std::span<const uint8_t> bytes) {
 }
 
 // The hash of |data| with the CertID's algorithm.
-std::optional<std::basic_string<uint8_t>> Hash(const CBS& algorithm,
-                                               std::span<const uint8_t> data) {
+std::optional<std::vector<uint8_t>> Hash(const CBS& algorithm, std::span<const uint8_t> data) {
   if (Equals(algorithm, kSha1)) {
-    std::basic_string<uint8_t> out(SHA_DIGEST_LENGTH, 0);
+    std::vector<uint8_t> out(SHA_DIGEST_LENGTH, 0);
     SHA1(data.data(), data.size(), out.data());
     return out;
   }
   if (Equals(algorithm, kSha256)) {
-    std::basic_string<uint8_t> out(SHA256_DIGEST_LENGTH, 0);
+    std::vector<uint8_t> out(SHA256_DIGEST_LENGTH, 0);
     SHA256(data.data(), data.size(), out.data());
     return out;
   }
   return std::nullopt;
 }
 
-// -1 before |now|, 0 unreadable, 1 at or after it.
+// The time in a GeneralizedTime element against |now|: -1 not after it, 1
+// after it, 0 unreadable.
 int After(const CBS& generalized_time_element, time_t now) {
   const uint8_t* p = CBS_data(&generalized_time_element);
   bssl::UniquePtr<ASN1_GENERALIZEDTIME> t(
@@ -49,9 +52,9 @@ int After(const CBS& generalized_time_element, time_t now) {
 }
 
 struct Leaf {
-  std::basic_string<uint8_t> serial;       // the DER INTEGER
-  std::basic_string<uint8_t> issuer_name;  // the DER Name
-  std::span<const uint8_t> issuer_key;     // the issuer's public key bits, if known
+  std::vector<uint8_t> serial;          // the DER INTEGER
+  std::vector<uint8_t> issuer_name;     // the DER Name
+  std::span<const uint8_t> issuer_key;  // the issuer's public key bits, if known
 };
 
 // What a SingleResponse says about |leaf|: "" (good), a reason, or nullopt
@@ -88,6 +91,10 @@ std::optional<std::string> CheckSingle(CBS single, const Leaf& leaf, time_t now)
     return "says the certificate's status is unknown";
   }
   if (After(this_update, now) == 0) return "has an unreadable thisUpdate";
+  // A clock or a file gone wrong: a response from more than 5 minutes ahead.
+  if (After(this_update, now + kClockSkewSeconds) > 0) {
+    return "has a thisUpdate in the future (check the clock)";
+  }
   if (has_next) {
     CBS next;
     if (!CBS_get_asn1_element(&next_update, &next, CBS_ASN1_GENERALIZEDTIME)) {
@@ -109,12 +116,12 @@ std::string CheckOcspResponse(std::span<const uint8_t> der, X509* leaf_cert, X50
     uint8_t* out = nullptr;
     const int n = i2d_ASN1_INTEGER(X509_get0_serialNumber(leaf_cert), &out);
     if (n <= 0) return "cannot be checked: the certificate's serial number does not encode";
-    leaf.serial.assign(out, static_cast<size_t>(n));
+    leaf.serial.assign(out, out + n);
     OPENSSL_free(out);
     out = nullptr;
     const int m = i2d_X509_NAME(X509_get_issuer_name(leaf_cert), &out);
     if (m <= 0) return "cannot be checked: the certificate's issuer name does not encode";
-    leaf.issuer_name.assign(out, static_cast<size_t>(m));
+    leaf.issuer_name.assign(out, out + m);
     OPENSSL_free(out);
   }
   if (issuer) {

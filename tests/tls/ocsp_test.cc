@@ -69,6 +69,10 @@ TEST_CASE("OCSP: revoked, unknown, expired, unsuccessful and foreign responses a
   CHECK(Verdict(MakeOcspResponse(chain.chain_path, dir + "/e.der",
                                  {.this_update = -7200, .next_update = -60}),
                 c) == "has expired (its nextUpdate has passed)");
+  CHECK(Verdict(MakeOcspResponse(chain.chain_path, dir + "/f.der", {.this_update = 3600}), c) ==
+        "has a thisUpdate in the future (check the clock)");
+  CHECK(Verdict(MakeOcspResponse(chain.chain_path, dir + "/g.der", {.this_update = 60}), c) ==
+        "");  // within the clock skew allowed
   CHECK(Verdict(MakeOcspResponse(chain.chain_path, dir + "/t.der", {.response_status = 6}), c) ==
         "is not a successful OCSP response (responseStatus 6)");
   const std::string foreign =
