@@ -582,6 +582,16 @@ class ConfigValidator : private JsonChecks {
       if (!text) continue;
       std::string error;
       if (auto address = ParseBackendAddress(*text, &error)) {
+        // /stats and /metrics name a backend by route and address: one
+        // address twice in a route would be two backends under one name.
+        const auto same = std::ranges::find_if(backends, [&](const BackendAddress& b) {
+          return b.port == address->port && imap::EqualsIgnoreCase(b.host, address->host);
+        });
+        if (same != backends.end()) {
+          Error(Index(path, i),
+                Quote(*text) + " is listed twice in this route (also " + Quote(same->text) + ")");
+          continue;
+        }
         backends.push_back(std::move(*address));
       } else {
         Error(Index(path, i), error);

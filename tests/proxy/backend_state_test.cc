@@ -55,8 +55,12 @@ TEST_CASE("BackendTable: a reload keeps the state of the backends that stay") {
 }
 
 TEST_CASE("BackendTable: a backend listed twice in a route keeps two states across reloads") {
-  auto config = Load(
-      {{{"name", "a"}, {"backends", {"10.0.0.1:143", "10.0.0.1:143"}}, {"health_check", kCheck}}});
+  // The config refuses one address twice in a route; the table still copes.
+  auto valid = Load(
+      {{{"name", "a"}, {"backends", {"10.0.0.1:143", "10.0.0.2:143"}}, {"health_check", kCheck}}});
+  auto copy = std::make_shared<Config>(*valid);
+  copy->routes[0].backends[1] = copy->routes[0].backends[0];
+  std::shared_ptr<const Config> config = copy;
   auto table = BackendTable::Build(*config, nullptr);
   BackendState* first = table->Route(0)[0].get();
   BackendState* second = table->Route(0)[1].get();

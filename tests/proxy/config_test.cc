@@ -569,6 +569,18 @@ TEST_CASE("config: ChangedSections names what a reload changes") {
         std::vector<std::string>{"limits", "routes.second"});
 }
 
+TEST_CASE("config error: a backend listed twice in one route (stats would merge the two)") {
+  Json doc = Minimal();
+  doc["routes"][0]["backends"] = {"mail.example.com:143", "10.0.0.5:143", "MAIL.example.com:143",
+                                  "10.0.0.5:1143"};
+  const ConfigResult result = Parse(doc);
+  CHECK(result.config == nullptr);
+  CHECK_MESSAGE(result.errors.size() == 1, AllErrors(result));
+  CHECK_ERROR(result,
+              "imapfront.json: routes[0].backends[2]: \"MAIL.example.com:143\" is listed twice "
+              "in this route (also \"mail.example.com:143\")");
+}
+
 TEST_CASE("config error: every error is reported, not only the first") {
   Json doc = Minimal();
   doc["workers"] = -1;
