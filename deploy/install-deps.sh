@@ -30,6 +30,7 @@ PACKAGES=(
   dpkg-dev lintian fakeroot # the .deb (cpack) and its checks, deploy/package-test.sh
   testssl.sh                # the TLS policy scan, deploy/testssl.sh
   python3-yaml              # deploy/kubernetes manifests parsed by a test
+  buildah debootstrap       # the container image built and run, deploy/container/check-image.sh
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
