@@ -46,9 +46,9 @@ std::vector<std::string> ConfigWarnings(const Runtime& runtime, ResolveCheck res
       }
     }
   }
-  if (config.tls_min_version == tls::MinVersion::kTls10 ||
-      config.tls_min_version == tls::MinVersion::kTls11) {
-    const bool ten = config.tls_min_version == tls::MinVersion::kTls10;
+  if (config.tls_min_version == tls::Version::kTls10 ||
+      config.tls_min_version == tls::Version::kTls11) {
+    const bool ten = config.tls_min_version == tls::Version::kTls10;
     out.push_back(file + "tls.min_version: " + Quoted(ten ? "1.0" : "1.1") + " lets clients use " +
                   (ten ? "TLS 1.0 and 1.1" : "TLS 1.1") +
                   " (deprecated by RFC 8996) with AES-CBC-SHA suites; set \"1.2\" once the old "

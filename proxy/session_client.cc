@@ -215,19 +215,12 @@ void Session::ClientEof() {
 
 void Session::HandshakeDone() {
   host_->stats().Add(Counter::kTlsHandshakes);
-  switch (SSL_version(tls_->ssl())) {
-    case TLS1_3_VERSION:
-      host_->stats().Add(Counter::kTlsVersion13);
-      break;
-    case TLS1_2_VERSION:
-      host_->stats().Add(Counter::kTlsVersion12);
-      break;
-    case TLS1_1_VERSION:
-      host_->stats().Add(Counter::kTlsVersion11);
-      break;
-    case TLS1_VERSION:
-      host_->stats().Add(Counter::kTlsVersion10);
-      break;
+  // Indexed by tls::Version, oldest first.
+  constexpr Counter kByVersion[tls::kVersionCount] = {
+      Counter::kTlsVersion10, Counter::kTlsVersion11, Counter::kTlsVersion12,
+      Counter::kTlsVersion13};
+  if (const std::optional<tls::Version> v = tls_->protocol_version()) {
+    host_->stats().Add(kByVersion[static_cast<size_t>(*v)]);
   }
   host_->stats().Observe(Histogram::kTlsHandshake,
                          static_cast<double>(uv_hrtime() - handshake_start_ns_) / 1e9);

@@ -21,26 +21,13 @@ namespace {
 constexpr char kCipherList[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384";
+static_assert(kWireVersions[static_cast<size_t>(Version::kTls10)] == TLS1_VERSION &&
+              kWireVersions[static_cast<size_t>(Version::kTls13)] == TLS1_3_VERSION);
+
 // With tls.min_version "1.0" or "1.1" (an explicit opt-in for old clients):
 // the ECDHE AES-CBC-SHA suites after those, the only ones TLS 1.0/1.1 can use.
-constexpr char kLegacyCipherList[] =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:"
+constexpr char kCbcSuites[] =
     "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA";
-
-uint16_t ProtocolVersion(MinVersion v) {
-  switch (v) {
-    case MinVersion::kTls10:
-      return TLS1_VERSION;
-    case MinVersion::kTls11:
-      return TLS1_1_VERSION;
-    case MinVersion::kTls12:
-      return TLS1_2_VERSION;
-    case MinVersion::kTls13:
-      return TLS1_3_VERSION;
-  }
-  return TLS1_2_VERSION;
-}
 
 bool ReadWholeFile(const std::string& path, std::vector<uint8_t>* out) {
   std::ifstream in(path, std::ios::binary);
@@ -125,8 +112,9 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
                                                            std::vector<std::string>* errors) {
   size_t errors_before = errors->size();
   auto result = std::shared_ptr<ServerContext>(new ServerContext());
-  const uint16_t min_version = ProtocolVersion(options.min_version);
-  const bool legacy = min_version < TLS1_2_VERSION;
+  const uint16_t min_version = kWireVersions[static_cast<size_t>(options.min_version)];
+  std::string cipher_list = kCipherList;
+  if (min_version < TLS1_2_VERSION) cipher_list.append(":").append(kCbcSuites);
   if (options.certificates.empty()) errors->push_back("tls.certificates: at least one is needed");
   for (size_t i = 0; i < options.certificates.size(); ++i) {
     const CertificateSpec& spec = options.certificates[i];
@@ -138,7 +126,7 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
     }
     SSL_CTX_set_min_proto_version(ctx.get(), min_version);
     SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION);
-    SSL_CTX_set_strict_cipher_list(ctx.get(), legacy ? kLegacyCipherList : kCipherList);
+    SSL_CTX_set_strict_cipher_list(ctx.get(), cipher_list.c_str());
     SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
     ERR_clear_error();
     if (!SSL_CTX_use_certificate_chain_file(ctx.get(), spec.cert_file.c_str())) {

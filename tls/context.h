@@ -8,7 +8,7 @@
 
 #include "tls/boringssl.h"
 #include "tls/client_hello.h"
-#include "tls/min_version.h"
+#include "tls/version.h"
 
 namespace imapfront::tls {
 
@@ -24,7 +24,7 @@ struct CertificateSpec {
 };
 
 struct ServerOptions {
-  MinVersion min_version = MinVersion::kTls12;
+  Version min_version = Version::kTls12;
   std::vector<CertificateSpec> certificates;  // the first one is the default
 };
 

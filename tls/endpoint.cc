@@ -106,6 +106,14 @@ void Endpoint::SendCloseNotify() {
   ERR_clear_error();
 }
 
+std::optional<Version> Endpoint::protocol_version() const {
+  const int wire = SSL_version(ssl_.get());
+  for (size_t v = 0; v < kVersionCount; ++v) {
+    if (kWireVersions[v] == wire) return static_cast<Version>(v);
+  }
+  return std::nullopt;
+}
+
 const char* Endpoint::cipher() const {
   const SSL_CIPHER* c = SSL_get_current_cipher(ssl_.get());
   return c ? SSL_CIPHER_standard_name(c) : "";

@@ -10,10 +10,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
 #include "tls/boringssl.h"
+#include "tls/version.h"
 
 namespace imapfront::tls {
 
@@ -62,6 +64,9 @@ class Endpoint {
   bool handshake_done() const { return handshake_done_; }
   const std::string& error() const { return error_; }
   const char* version() const { return SSL_get_version(ssl_.get()); }
+  // The negotiated version (handshake done); nullopt for one this build
+  // never offers (SSL 3, DTLS).
+  std::optional<Version> protocol_version() const;
   const char* cipher() const;
   // The SNI the client sent, or "".
   const char* server_name() const;

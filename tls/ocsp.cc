@@ -149,7 +149,7 @@ std::string CheckOcspResponse(std::span<const uint8_t> der, X509* leaf_cert, X50
     return "is not an OCSP response (responseBytes missing)";
   }
   if (!Equals(type, kOcspBasic)) return "is not a basic OCSP response";
-  CBS basic, tbs, version, responder, responses;
+  CBS basic, tbs, version, responder, produced_at, responses;
   int has_version = 0;
   unsigned responder_tag = 0;
   if (!CBS_get_asn1(&octets, &basic, CBS_ASN1_SEQUENCE) ||
@@ -157,7 +157,7 @@ std::string CheckOcspResponse(std::span<const uint8_t> der, X509* leaf_cert, X50
       !CBS_get_optional_asn1(&tbs, &version, &has_version, kContext0) ||
       !CBS_get_any_asn1(&tbs, &responder, &responder_tag) ||
       (responder_tag != kContext1 && responder_tag != kContext2) ||
-      !CBS_get_asn1(&tbs, &version /* producedAt */, CBS_ASN1_GENERALIZEDTIME) ||
+      !CBS_get_asn1(&tbs, &produced_at, CBS_ASN1_GENERALIZEDTIME) ||
       !CBS_get_asn1(&tbs, &responses, CBS_ASN1_SEQUENCE)) {
     return "is not an OCSP response (ResponseData does not parse)";
   }

@@ -13,7 +13,7 @@
 #include "proxy/config/socket_address.h"
 #include "proxy/log.h"
 #include "proxy/net/cidr.h"
-#include "tls/min_version.h"
+#include "tls/version.h"
 
 namespace imapfront {
 
@@ -90,7 +90,7 @@ struct Config {
   std::optional<SocketAddress> stats_listen = std::nullopt;  // null: disabled
   LogLevel log_level = LogLevel::kInfo;
   std::string access_log = "-";
-  tls::MinVersion tls_min_version = tls::MinVersion::kTls12;
+  tls::Version tls_min_version = tls::Version::kTls12;
   std::vector<CertificateConfig> certificates;
   std::vector<ListenerConfig> listeners;
   // The balancers allowed to send PROXY headers (listeners[].proxy_protocol).

@@ -47,10 +47,10 @@ constexpr Choice<LogLevel> kLogLevels[] = {{"debug", LogLevel::kDebug},
                                            {"info", LogLevel::kInfo},
                                            {"warn", LogLevel::kWarn},
                                            {"error", LogLevel::kError}};
-constexpr Choice<tls::MinVersion> kTlsVersions[] = {{"1.0", tls::MinVersion::kTls10},
-                                                    {"1.1", tls::MinVersion::kTls11},
-                                                    {"1.2", tls::MinVersion::kTls12},
-                                                    {"1.3", tls::MinVersion::kTls13}};
+constexpr Choice<tls::Version> kTlsVersions[] = {{"1.0", tls::Version::kTls10},
+                                                 {"1.1", tls::Version::kTls11},
+                                                 {"1.2", tls::Version::kTls12},
+                                                 {"1.3", tls::Version::kTls13}};
 constexpr Choice<ListenerMode> kListenerModes[] = {{"implicit_tls", ListenerMode::kImplicitTls},
                                                    {"starttls", ListenerMode::kStartTls}};
 constexpr Choice<LoginMode> kLoginModes[] = {{"relay", LoginMode::kRelay},

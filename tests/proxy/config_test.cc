@@ -132,7 +132,7 @@ TEST_CASE("config: SPEC's example parses to the values it shows") {
   CHECK(config.stats_listen->text == "127.0.0.1:9100");
   CHECK(config.log_level == LogLevel::kInfo);
   CHECK(config.access_log == "-");
-  CHECK(config.tls_min_version == tls::MinVersion::kTls12);
+  CHECK(config.tls_min_version == tls::Version::kTls12);
   REQUIRE(config.certificates.size() == 1);
   CHECK(config.certificates[0].cert == "/etc/imapfront/mail.pem");
   CHECK(config.certificates[0].key == "/etc/imapfront/mail.key");
@@ -181,7 +181,7 @@ TEST_CASE("config: a minimal file gets every default") {
   CHECK(Port(*config.stats_listen) == 9100);
   CHECK(config.log_level == LogLevel::kInfo);
   CHECK(config.access_log == "-");
-  CHECK(config.tls_min_version == tls::MinVersion::kTls12);
+  CHECK(config.tls_min_version == tls::Version::kTls12);
   CHECK(config.certificates[0].names.empty());
   CHECK(config.listeners[0].mode == ListenerMode::kImplicitTls);
   REQUIRE(config.routes.size() == 1);
@@ -206,7 +206,7 @@ TEST_CASE("config: other accepted values") {
   CHECK(config.workers == 8);
   CHECK(config.log_level == LogLevel::kDebug);
   CHECK(config.access_log == "/var/log/imapfront/access.log");
-  CHECK(config.tls_min_version == tls::MinVersion::kTls13);
+  CHECK(config.tls_min_version == tls::Version::kTls13);
   CHECK(config.listeners[0].listen.addr.ss_family == AF_INET6);
   CHECK(config.listeners[0].listen.addr_len == sizeof(sockaddr_in6));
   CHECK(Port(config.listeners[0].listen) == 143);
@@ -216,7 +216,7 @@ TEST_CASE("config: other accepted values") {
 
 TEST_CASE("config: tls.min_version 1.0 and 1.1 (an opt-in), tls.certificates[].ocsp") {
   for (const auto& [text, version] :
-       {std::pair{"1.0", tls::MinVersion::kTls10}, std::pair{"1.1", tls::MinVersion::kTls11}}) {
+       {std::pair{"1.0", tls::Version::kTls10}, std::pair{"1.1", tls::Version::kTls11}}) {
     Json doc = Minimal();
     doc["tls"]["min_version"] = text;
     doc["tls"]["certificates"][0]["ocsp"] = "/etc/imapfront/mail.ocsp.der";

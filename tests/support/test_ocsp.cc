@@ -46,17 +46,6 @@ void AddTime(CBB* parent, long offset) {
   Add(parent, CBS_ASN1_GENERALIZEDTIME, reinterpret_cast<const uint8_t*>(text), n);
 }
 
-std::vector<bssl::UniquePtr<X509>> ReadCertificates(const std::string& path) {
-  const std::string pem = ReadFile(path);
-  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  std::vector<bssl::UniquePtr<X509>> out;
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    out.emplace_back(cert);
-  }
-  if (out.empty()) throw std::runtime_error("no certificate in " + path);
-  return out;
-}
-
 std::vector<uint8_t> Digest(bool sha256, const uint8_t* data, size_t len) {
   std::vector<uint8_t> out(sha256 ? SHA256_DIGEST_LENGTH : SHA_DIGEST_LENGTH);
   if (sha256) {
@@ -68,6 +57,17 @@ std::vector<uint8_t> Digest(bool sha256, const uint8_t* data, size_t len) {
 }
 
 }  // namespace
+
+std::vector<bssl::UniquePtr<X509>> ReadCertificates(const std::string& path) {
+  const std::string pem = ReadFile(path);
+  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::vector<bssl::UniquePtr<X509>> out;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    out.emplace_back(cert);
+  }
+  if (out.empty()) throw std::runtime_error("no certificate in " + path);
+  return out;
+}
 
 std::string MakeOcspResponse(const std::string& chain_path, const std::string& out_path,
                              const OcspSpec& spec) {

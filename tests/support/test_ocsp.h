@@ -3,8 +3,11 @@
 // verify it (clients do), so only the structure and the CertID matter.
 #pragma once
 
+#include <openssl/x509.h>
+
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace imapfront::testing {
 
@@ -17,6 +20,9 @@ struct OcspSpec {
   bool sha256 = false;                          // CertID hashes with SHA-256 instead of SHA-1
   bool other_serial = false;                    // the CertID names serial + 1
 };
+
+// The certificates of a PEM file, in order (throws if there is none).
+std::vector<bssl::UniquePtr<X509>> ReadCertificates(const std::string& pem_path);
 
 // A DER OCSPResponse about the first certificate of the PEM file |chain_path|,
 // issued by the second one in it (or, for a file with one certificate, by

@@ -113,7 +113,7 @@ TEST_CASE("client hello: abilities choose between ECDSA and RSA certificates") {
   auto rsa = MakeTestCert(dir, "rsa", {"dual.example"}, true);
   auto ec = MakeTestCert(dir, "ec", {"dual.example"});
   std::vector<std::string> errors;
-  auto ctx = ServerContext::Create({MinVersion::kTls12,
+  auto ctx = ServerContext::Create({Version::kTls12,
                                     {{rsa.cert_path, rsa.key_path, {"dual.example"}, ""},
                                      {ec.cert_path, ec.key_path, {"dual.example"}, ""}}},
                                    &errors);

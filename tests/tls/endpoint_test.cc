@@ -56,8 +56,8 @@ struct Pair {
     std::string dir = MakeTempDir();
     auto cert = MakeTestCert(dir, "server", {"mail.example.com"});
     std::vector<std::string> errors;
-    server_ctx = ServerContext::Create(
-        {MinVersion::kTls12, {{cert.cert_path, cert.key_path, {}, ""}}}, &errors);
+    server_ctx = ServerContext::Create({Version::kTls12, {{cert.cert_path, cert.key_path, {}, ""}}},
+                                       &errors);
     REQUIRE(server_ctx);
     SSL_CTX_set_max_proto_version(client_ctx.get(), max_version);
     server = std::make_unique<Endpoint>(server_ctx->NewSession(), &to_client);
@@ -180,8 +180,8 @@ TEST_CASE("garbage instead of a ClientHello is an error with a reason") {
   std::string dir = MakeTempDir();
   auto cert = MakeTestCert(dir, "server", {"localhost"});
   std::vector<std::string> errors;
-  auto ctx = ServerContext::Create({MinVersion::kTls12, {{cert.cert_path, cert.key_path, {}, ""}}},
-                                   &errors);
+  auto ctx =
+      ServerContext::Create({Version::kTls12, {{cert.cert_path, cert.key_path, {}, ""}}}, &errors);
   REQUIRE(ctx);
   StringSink sink;
   Endpoint server(ctx->NewSession(), &sink);
@@ -196,7 +196,7 @@ TEST_CASE("context errors name the certificate entry") {
   auto a = MakeTestCert(dir, "a", {"a.example"});
   auto b = MakeTestCert(dir, "b", {"b.example"});
   std::vector<std::string> errors;
-  auto ctx = ServerContext::Create({MinVersion::kTls12,
+  auto ctx = ServerContext::Create({Version::kTls12,
                                     {{a.cert_path, a.key_path, {}, ""},
                                      {a.cert_path, b.key_path, {}, ""},
                                      {dir + "/none.pem", a.key_path, {}, ""}}},
@@ -214,7 +214,7 @@ TEST_CASE("SNI selects the certificate: exact, wildcard, default") {
   auto b = MakeTestCert(dir, "b", {"mail.example.com"});
   auto c = MakeTestCert(dir, "c", {"*.example.org"});
   std::vector<std::string> errors;
-  auto ctx = ServerContext::Create({MinVersion::kTls12,
+  auto ctx = ServerContext::Create({Version::kTls12,
                                     {{a.cert_path, a.key_path, {}, ""},
                                      {b.cert_path, b.key_path, {"mail.example.com"}, ""},
                                      {c.cert_path, c.key_path, {"*.example.org"}, ""}}},
@@ -234,7 +234,7 @@ TEST_CASE("certificates without names are selected by their subjectAltName, else
   auto b = MakeTestCert(dir, "b", {"Mail.Example.com", "*.example.net"});
   auto c = MakeTestCert(dir, "c", {"cn-only.example"}, false, /*san=*/false);
   std::vector<std::string> errors;
-  auto ctx = ServerContext::Create({MinVersion::kTls12,
+  auto ctx = ServerContext::Create({Version::kTls12,
                                     {{a.cert_path, a.key_path, {}, ""},
                                      {b.cert_path, b.key_path, {}, ""},
                                      {c.cert_path, c.key_path, {}, ""},
@@ -264,7 +264,7 @@ TEST_CASE("NeverSelected: certificates no client can be given") {
   auto b = MakeTestCert(dir, "b", {"b.example"});
   std::vector<std::string> errors;
   auto ctx =
-      ServerContext::Create({MinVersion::kTls12,
+      ServerContext::Create({Version::kTls12,
                              {{a.cert_path, a.key_path, {}, ""},
                               {a_again.cert_path, a_again.key_path, {}, ""},  // shadowed by 0
                               {a_rsa.cert_path, a_rsa.key_path, {}, ""},      // RSA: a fallback

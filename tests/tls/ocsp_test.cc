@@ -3,7 +3,6 @@
 #include "tls/ocsp.h"
 
 #include <doctest/doctest.h>
-#include <openssl/pem.h>
 
 #include <string>
 #include <vector>
@@ -25,12 +24,9 @@ struct Chain {
 };
 
 Chain Load(const std::string& path) {
-  const std::string pem = testing::ReadFile(path);
-  bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  Chain c;
-  c.leaf.reset(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  c.issuer.reset(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  return c;
+  auto certs = testing::ReadCertificates(path);
+  REQUIRE(certs.size() == 2);  // leaf, intermediate
+  return {std::move(certs[0]), std::move(certs[1])};
 }
 
 std::vector<uint8_t> Bytes(const std::string& s) {
@@ -104,10 +100,10 @@ TEST_CASE("OCSP: the context staples the file, and names the file and certificat
   MakeOcspResponse(other.chain_path, dir + "/foreign.der");
   std::vector<std::string> errors;
   auto ok = ServerContext::Create(
-      {MinVersion::kTls12, {{chain.chain_path, chain.key_path, {}, dir + "/good.der"}}}, &errors);
+      {Version::kTls12, {{chain.chain_path, chain.key_path, {}, dir + "/good.der"}}}, &errors);
   CHECK(ok);
   CHECK(errors.empty());
-  auto bad = ServerContext::Create({MinVersion::kTls12,
+  auto bad = ServerContext::Create({Version::kTls12,
                                     {{chain.chain_path, chain.key_path, {}, dir + "/foreign.der"},
                                      {chain.chain_path, chain.key_path, {}, dir + "/missing.der"}}},
                                    &errors);
