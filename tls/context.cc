@@ -128,6 +128,10 @@ std::shared_ptr<const ServerContext> ServerContext::Create(const ServerOptions& 
     SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION);
     SSL_CTX_set_strict_cipher_list(ctx.get(), cipher_list.c_str());
     SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
+    // One TLS 1.3 ticket per handshake (BoringSSL sends two): a client
+    // resumes each new connection with the ticket the last one brought, and
+    // every ticket costs a sealed session on the handshake's path.
+    SSL_CTX_set_num_tickets(ctx.get(), 1);
     ERR_clear_error();
     if (!SSL_CTX_use_certificate_chain_file(ctx.get(), spec.cert_file.c_str())) {
       errors->push_back(where + ".cert: cannot load certificate chain " + spec.cert_file + ": " +

@@ -52,6 +52,8 @@ struct Pair {
   StringSink to_client, to_server;
   std::unique_ptr<Endpoint> server, client;
 
+  int tickets = 0;  // sessions the server gave the client (NewSessionTicket)
+
   explicit Pair(uint16_t max_version = TLS1_3_VERSION) {
     std::string dir = MakeTempDir();
     auto cert = MakeTestCert(dir, "server", {"mail.example.com"});
@@ -60,10 +62,16 @@ struct Pair {
                                        &errors);
     REQUIRE(server_ctx);
     SSL_CTX_set_max_proto_version(client_ctx.get(), max_version);
+    SSL_CTX_set_session_cache_mode(client_ctx.get(), SSL_SESS_CACHE_CLIENT);
+    SSL_CTX_sess_set_new_cb(client_ctx.get(), [](SSL* ssl, SSL_SESSION*) {
+      ++static_cast<Pair*>(SSL_get_app_data(ssl))->tickets;
+      return 0;  // not kept
+    });
     server = std::make_unique<Endpoint>(server_ctx->NewSession(), &to_client);
     bssl::UniquePtr<SSL> c(SSL_new(client_ctx.get()));
     SSL_set_connect_state(c.get());
     SSL_set_tlsext_host_name(c.get(), "mail.example.com");
+    SSL_set_app_data(c.get(), this);
     client = std::make_unique<Endpoint>(std::move(c), &to_server);
     Endpoint::Status s;
     for (int round = 0; round < 10 && !(server->handshake_done() && client->handshake_done());
@@ -93,6 +101,24 @@ TEST_CASE("handshake reports version, cipher and SNI") {
   CHECK(std::string(p.server->version()) == "TLSv1.3");
   CHECK(std::string(p.server->cipher()).size() > 0);
   CHECK(std::string(p.server->server_name()) == "mail.example.com");
+}
+
+TEST_CASE("a TLS 1.3 handshake sends one session ticket, not BoringSSL's default two") {
+  Pair p;
+  // The tickets go out with the server's first write (the greeting).
+  REQUIRE(p.server->Write(Bytes("* OK ready\r\n")));
+  Endpoint::Status s;
+  CHECK(FeedAndDrain(*p.client, p.to_client.Take(), 100, &s) == "* OK ready\r\n");
+  CHECK(p.tickets == 1);
+}
+
+TEST_CASE("the handshake configuration is shed once the handshake is done") {
+  Pair p;
+  // A shed SSL has no certificate of its own left to hand out.
+  CHECK(SSL_get_certificate(p.server->ssl()) == nullptr);
+  std::string ct = p.Records(kAppend);
+  Endpoint::Status s;
+  CHECK(FeedAndDrain(*p.server, ct, 100, &s) == kAppendText);
 }
 
 TEST_CASE("several records in one feed all come out") {
