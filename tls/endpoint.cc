@@ -25,6 +25,10 @@ Endpoint::Endpoint(bssl::UniquePtr<SSL> ssl, CiphertextSink* sink)
   BIO_set_data(bio, this);
   BIO_set_init(bio, 1);
   SSL_set_bio(ssl_.get(), bio, bio);  // takes our one reference, for both directions
+  // The certificate, key and cipher configuration are not needed once the
+  // handshake is done (a server never renegotiates): an idle session does
+  // not keep its copy. Servers only: a client endpoint (in tests) keeps it.
+  if (SSL_is_server(ssl_.get())) SSL_set_shed_handshake_config(ssl_.get(), 1);
 }
 
 Endpoint::~Endpoint() = default;
