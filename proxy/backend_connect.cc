@@ -64,14 +64,19 @@ void Session::Resolved(const ResolveResult& result) {
 }
 
 void Session::StartConnect(const sockaddr* address) {
-  connect_req_.data = this;
-  const int r = uv_tcp_connect(&connect_req_, &backend_.tcp, address, &Session::OnConnect);
-  if (r < 0) BackendConnectFailed(uv_strerror(r));
+  connect_req_ = std::make_unique<uv_connect_t>();
+  connect_req_->data = this;
+  const int r = uv_tcp_connect(connect_req_.get(), &backend_.tcp, address, &Session::OnConnect);
+  if (r < 0) {
+    connect_req_.reset();
+    BackendConnectFailed(uv_strerror(r));
+  }
 }
 
 void Session::OnConnect(uv_connect_t* req, int status) {
-  if (status == UV_ECANCELED) return;
   auto* self = static_cast<Session*>(req->data);
+  self->connect_req_.reset();  // |req|: libuv is done with it
+  if (status == UV_ECANCELED) return;
   if (self->phase_ != Phase::kConnecting || self->backend_.state != Side::State::kConnecting) {
     return;
   }
@@ -137,8 +142,9 @@ void Session::OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
 }
 
 void Session::OnShutdownDone(uv_shutdown_t* req, int status) {
-  if (status == UV_ECANCELED) return;
   auto* self = static_cast<Session*>(req->data);
+  self->backend_.shutdown_req.reset();  // |req|: libuv is done with it
+  if (status == UV_ECANCELED) return;
   if (status < 0) self->backend_.Fail();
   self->Pump();
 }

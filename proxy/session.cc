@@ -87,9 +87,10 @@ void Session::OnAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) 
 }
 
 void Session::OnWriteDone(uv_write_t* req, int status) {
-  if (status == UV_ECANCELED) return;  // the handle is closing
   auto* self = static_cast<Session*>(req->data);
   Side& side = req->handle == Stream(&self->client_.tcp) ? self->client_ : self->backend_;
+  side.write_req.reset();              // |req|: libuv is done with it
+  if (status == UV_ECANCELED) return;  // the handle is closing
   side.out.Consume(side.in_flight);
   side.in_flight = 0;
   if (status < 0) side.Fail();
@@ -174,9 +175,11 @@ void Session::PumpOnce() {
         client_hold_.empty() && !conversation_->client_blocked() &&
         conversation_->own_queued() == 0) {
       backend_.ShutOutput();
-      backend_.shutdown_req.data = this;
-      if (uv_shutdown(&backend_.shutdown_req, Stream(&backend_.tcp), &Session::OnShutdownDone) <
-          0) {
+      backend_.shutdown_req = std::make_unique<uv_shutdown_t>();
+      backend_.shutdown_req->data = this;
+      if (uv_shutdown(backend_.shutdown_req.get(), Stream(&backend_.tcp),
+                      &Session::OnShutdownDone) < 0) {
+        backend_.shutdown_req.reset();
         Close(EndReason(true));
         return;
       }
@@ -226,8 +229,10 @@ void Session::Flush(Side& side) {
   unsigned count = gather();
   size_t total = 0;
   for (unsigned i = 0; i < count; ++i) total += bufs[i].len;
-  side.write_req.data = this;
-  if (uv_write(&side.write_req, Stream(&side.tcp), bufs, count, &Session::OnWriteDone) < 0) {
+  side.write_req = std::make_unique<uv_write_t>();
+  side.write_req->data = this;
+  if (uv_write(side.write_req.get(), Stream(&side.tcp), bufs, count, &Session::OnWriteDone) < 0) {
+    side.write_req.reset();
     side.Fail();
     return;
   }

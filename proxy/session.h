@@ -102,8 +102,10 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
       kClosed,      // uv_close called
     };
     uv_tcp_t tcp{};
-    uv_write_t write_req{};
-    uv_shutdown_t shutdown_req{};
+    // Requests exist only while libuv holds them (a write the socket could
+    // not take at once, the backend's FIN): an idle session carries none.
+    std::unique_ptr<uv_write_t> write_req;
+    std::unique_ptr<uv_shutdown_t> shutdown_req;
     ByteQueue out;
     size_t in_flight = 0;  // bytes of |out| handed to uv_write
     State state = State::kUnused;
@@ -226,8 +228,8 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   Side client_;
   Side backend_;
   uv_timer_t timer_{};
-  uv_connect_t connect_req_{};
-  ResolveWait resolve_wait_;  // a backend name being looked up
+  std::unique_ptr<uv_connect_t> connect_req_;  // while a backend connect is in progress
+  ResolveWait resolve_wait_;                   // a backend name being looked up
 
   std::unique_ptr<tls::Endpoint> tls_;
   Phase phase_ = Phase::kHandshake;

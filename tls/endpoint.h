@@ -19,6 +19,9 @@
 
 namespace imapfront::tls {
 
+// The most plaintext one record carries.
+inline constexpr size_t kMaxRecordPlaintext = 16384;
+
 class CiphertextSink {
  public:
   // Takes all of |bytes| (the endpoint never retries a write).
