@@ -143,25 +143,38 @@ void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
   std::span<uint8_t> plain = host_->plain_buffer();
   // Drain: read until the library has consumed every fed byte and holds no
   // decryptable record. Nothing may be left for a socket event that might
-  // never come.
+  // never come. The records of one read are gathered into one span, so the
+  // conversation (and the backend's socket) sees them in one piece: one
+  // write per read, not one per record.
+  size_t gathered = 0;
+  auto deliver = [&] {
+    if (gathered == 0) return true;
+    ClientPlaintext(plain.first(gathered));
+    gathered = 0;
+    return phase_ != Phase::kClosing;
+  };
   for (;;) {
     const bool was_established = tls_->handshake_done();
-    tls::Endpoint::ReadResult r = tls_->Read(plain);
+    tls::Endpoint::ReadResult r = tls_->Read(plain.subspan(gathered));
     if (!was_established && tls_->handshake_done()) {
       HandshakeDone();
       if (phase_ == Phase::kClosing) return;
     }
     switch (r.status) {
       case tls::Endpoint::Status::kData:
-        ClientPlaintext(plain.first(r.bytes));
-        if (phase_ == Phase::kClosing) return;
+        gathered += r.bytes;
+        // Room for at least one more whole record, or hand over what is here.
+        if (plain.size() - gathered < tls::kMaxRecordPlaintext && !deliver()) return;
         continue;
       case tls::Endpoint::Status::kWantInput:
+        deliver();
         return;
       case tls::Endpoint::Status::kClosed:
+        if (!deliver()) return;
         ClientEof();
         return;
       case tls::Endpoint::Status::kError:
+        if (!deliver()) return;
         if (!tls_->handshake_done()) host_->stats().Add(Counter::kTlsHandshakeFailures);
         LogEvent(LogLevel::kInfo, "tls_error", id_, client_address_)
             .Add("listener", listener_->name)

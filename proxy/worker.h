@@ -106,7 +106,10 @@ class Worker final : public SessionHost {
   bool stop_requested_ = false;
   std::shared_ptr<const Runtime> runtime_;  // this thread's copy
 
-  static constexpr size_t kBufferBytes = 65536;
+  // One read takes what a busy client has sent (measured: 64 KiB reads cost
+  // 0.93 s/GB on the bulk path, 256 KiB 0.71, 1 MiB no better); its
+  // plaintext goes to the backend in one write.
+  static constexpr size_t kBufferBytes = 256 * 1024;
   std::unique_ptr<uint8_t[]> read_storage_{new uint8_t[kBufferBytes]};
   std::unique_ptr<uint8_t[]> plain_storage_{new uint8_t[kBufferBytes]};
   std::span<uint8_t> read_buffer_{read_storage_.get(), kBufferBytes};
