@@ -79,31 +79,13 @@ fi
 # ---- the run ------------------------------------------------------------------------
 SINK_PID=
 PX_PID=
-stop() {
-  local i
-  [[ -n $1 ]] || return 0
-  kill -TERM "$1" 2>/dev/null
-  for i in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-  return 0
-}
+. "$ROOT/tests/bench/common.sh"
 trap 'stop "$PX_PID"; stop "$SINK_PID"; restore' EXIT
 trap 'exit 130' INT TERM
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-  -subj /CN=localhost -keyout "$OUT/ecdsa.key" -out "$OUT/ecdsa.crt" 2>/dev/null
-cat > "$OUT/imapfront.json" <<CONF
-{
-  "workers": $WORKERS,
-  "stats": { "listen": null },
-  "log": { "level": "warn", "access_log": "$OUT/access.log" },
-  "tls": { "certificates": [ { "cert": "$OUT/ecdsa.crt", "key": "$OUT/ecdsa.key" } ] },
-  "listeners": [ { "name": "imaps", "listen": "127.0.0.1:$LISTEN_PORT", "mode": "implicit_tls" } ],
-  "routes": [ { "name": "sink", "backends": ["127.0.0.1:$SINK_PORT"] } ],
-  "limits": { "max_connections": $((RUN_SESSIONS + 100)), "idle_timeout": 600 }
-}
-CONF
+make_cert ecdsa "$OUT"
+imapfront_config "$OUT/imapfront.json" "$WORKERS" "$OUT/ecdsa.crt" "$OUT/ecdsa.key" \
+  "$LISTEN_PORT" "$SINK_PORT" $((RUN_SESSIONS + 100)) "$OUT/access.log"
 "$SINK" -p "$SINK_PORT" -t 2 > "$OUT/sink.log" 2>&1 &
 SINK_PID=$!
 "$IMAPFRONT" --config "$OUT/imapfront.json" > "$OUT/imapfront.log" 2>&1 &

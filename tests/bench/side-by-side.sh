@@ -48,34 +48,18 @@ done
 mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)"
 
+. "$ROOT/tests/bench/common.sh"
+
 # ---- certificates ----------------------------------------------------------------
 CERTS=$OUT/certs
 mkdir -p "$CERTS"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-  -subj /CN=localhost -keyout "$CERTS/ecdsa.key" -out "$CERTS/ecdsa.crt" 2>/dev/null
-openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
-  -subj /CN=localhost -keyout "$CERTS/rsa.key" -out "$CERTS/rsa.crt" 2>/dev/null
-for k in ecdsa rsa; do cat "$CERTS/$k.crt" "$CERTS/$k.key" > "$CERTS/$k.pem"; done
+make_cert ecdsa "$CERTS"
+make_cert rsa "$CERTS"
 chmod 644 "$CERTS"/*  # hitch reads them before dropping to nobody; scratch keys
 
 # ---- processes (only the PIDs started here) ----------------------------------------
 SINK_PID=
 PX_PID=
-tree_of() {  # pid -> itself and all descendants
-  local k
-  echo "$1"
-  for k in $(ps -o pid= --ppid "$1" 2>/dev/null); do tree_of "$k"; done
-}
-stop() {  # pid: TERM the tree, KILL what is left after 10 s
-  local pids i
-  [[ -n $1 ]] || return 0
-  pids=$(tree_of "$1")
-  kill -TERM $pids 2>/dev/null
-  for i in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL $pids 2>/dev/null
-  wait "$1" 2>/dev/null
-  return 0
-}
 trap 'stop "$PX_PID"; stop "$SINK_PID"' EXIT
 trap 'exit 130' INT TERM
 
@@ -84,17 +68,8 @@ start_proxy() {  # name kind workers -> PX_PID
   mkdir -p "$dir"
   case $name in
     imapfront)
-      cat > "$dir/imapfront.json" <<CONF
-{
-  "workers": $w,
-  "stats": { "listen": null },
-  "log": { "level": "warn", "access_log": "$dir/access.log" },
-  "tls": { "certificates": [ { "cert": "$CERTS/$kind.crt", "key": "$CERTS/$kind.key" } ] },
-  "listeners": [ { "name": "imaps", "listen": "127.0.0.1:$LISTEN_PORT", "mode": "implicit_tls" } ],
-  "routes": [ { "name": "sink", "backends": ["127.0.0.1:$SINK_PORT"] } ],
-  "limits": { "max_connections": 8000, "idle_timeout": 600, "max_literal_bytes": 4294967296 }
-}
-CONF
+      imapfront_config "$dir/imapfront.json" "$w" "$CERTS/$kind.crt" "$CERTS/$kind.key" \
+        "$LISTEN_PORT" "$SINK_PORT" 8000 "$dir/access.log"
       "$IMAPFRONT" --config "$dir/imapfront.json" > "$dir/proxy.log" 2>&1 &
       ;;
     haproxy)
