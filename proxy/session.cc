@@ -2,6 +2,7 @@
 // path. See session.h for where the other phases live.
 #include "proxy/session.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
@@ -80,10 +81,21 @@ const Limits& Session::limits() const {
 
 // ---- events -------------------------------------------------------------------
 
+// One read takes at most what the receiving side still has room for
+// (buffer_bytes), and at least one TLS record's worth: the pump stops
+// reading once a side is full, so a queue passes its limit by less than
+// one record.
 void Session::OnAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
   auto* self = static_cast<Session*>(handle->data);
   std::span<uint8_t> b = self->host_->read_buffer();
-  *buf = uv_buf_init(reinterpret_cast<char*>(b.data()), static_cast<unsigned>(b.size()));
+  const size_t queued = handle == reinterpret_cast<uv_handle_t*>(&self->client_.tcp)
+                            ? std::max(self->backend_.out.size(), self->client_hold_.size())
+                            : self->client_.out.size();
+  const uint64_t limit = self->limits().buffer_bytes;
+  const uint64_t room = queued < limit ? limit - queued : 0;
+  const size_t n = static_cast<size_t>(
+      std::clamp<uint64_t>(room, tls::kMaxRecordPlaintext, static_cast<uint64_t>(b.size())));
+  *buf = uv_buf_init(reinterpret_cast<char*>(b.data()), static_cast<unsigned>(n));
 }
 
 void Session::OnWriteDone(uv_write_t* req, int status) {
