@@ -102,7 +102,7 @@ void Session::BackendConnectFailed(const char* why) {
       .Add("backend", route_->backends[backend_index_].text)
       .Add("error", why);
   ++backend_index_;
-  uv_timer_stop(&timer_);
+  host_->deadlines().Cancel(&deadline_);
   backend_.state = Side::State::kClosed;
   backend_.reading = false;
   // The next attempt starts once the handle is free again.

@@ -53,8 +53,7 @@ Session::Session(SessionHost* host, std::shared_ptr<const Runtime> runtime,
   uv_tcp_init(host_->loop(), &client_.tcp);
   handles_.Add(&client_.tcp);
   client_.state = Side::State::kOpen;
-  uv_timer_init(host_->loop(), &timer_);
-  handles_.Add(&timer_);
+  deadline_.data = this;
   born_ms_ = uv_now(host_->loop());
   host_->Attach(this);
 }
@@ -68,6 +67,7 @@ Session::~Session() {
   host_->stats().Observe(Histogram::kSessionDuration, end.duration_seconds);
   if (runtime_->access_log) runtime_->access_log->Write(end.ToJson());
   LogEnd(end);
+  host_->deadlines().Cancel(&deadline_);
   host_->Detach(this);
 }
 
@@ -109,8 +109,7 @@ void Session::OnWriteDone(uv_write_t* req, int status) {
   self->Pump();
 }
 
-void Session::OnTimer(uv_timer_t* timer) {
-  auto* self = static_cast<Session*>(timer->data);
+void Session::OnTimer(Session* self) {
   switch (self->phase_) {
     case Phase::kProxyHeader:
       LogEvent(LogLevel::kInfo, "proxy_header_timeout", self->id_, self->client_address_)
@@ -332,8 +331,7 @@ void Session::BeginShutdown() {
 }
 
 void Session::ArmTimer(double seconds) {
-  auto ms = static_cast<uint64_t>(std::ceil(seconds * 1000));
-  uv_timer_start(&timer_, &Session::OnTimer, ms > 0 ? ms : 1, 0);
+  host_->deadlines().Set(&deadline_, static_cast<uint64_t>(std::ceil(seconds * 1000)));
 }
 
 // ---- the end ------------------------------------------------------------------
@@ -355,7 +353,7 @@ void Session::Close(CloseReason reason, const char* bye) {
   phase_ = Phase::kClosing;
   if (conversation_) conversation_->Halt();
   host_->resolver().Cancel(&resolve_wait_);
-  uv_timer_stop(&timer_);
+  host_->deadlines().Cancel(&deadline_);
   UpdateReading(client_, false, nullptr);
   UpdateReading(backend_, false, nullptr);
   if (was_plain && bye && !client_.failed()) WritePlain(std::string("* BYE ") + bye + "\r\n");
@@ -383,7 +381,7 @@ void Session::CloseHandles() {
       handles_.Close(&side->tcp);
     }
   }
-  handles_.Close(&timer_);
+  host_->deadlines().Cancel(&deadline_);
 }
 
 // The session as it ended: the access log's line, and the operator log's.

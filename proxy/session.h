@@ -64,6 +64,9 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   // the command in progress finishes, or at shutdown_grace at the latest.
   void BeginShutdown();
 
+  // The host's DeadlineQueue callback: |session|'s deadline has passed.
+  static void OnDeadline(void* session) { OnTimer(static_cast<Session*>(session)); }
+
   // For HandleGroup.
   HandleGroup<Session>& handle_group() { return handles_; }
   void OnHandlesClosed();
@@ -129,7 +132,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   // ---- session.cc: events, the pump, timers, the end ----
   static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void OnWriteDone(uv_write_t* req, int status);
-  static void OnTimer(uv_timer_t* timer);
+  static void OnTimer(Session* self);
   void Pump();
   void PumpOnce();
   const Limits& limits() const;
@@ -227,7 +230,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   HandleGroup<Session> handles_{this};
   Side client_;
   Side backend_;
-  uv_timer_t timer_{};
+  DeadlineQueue::Entry deadline_;              // the session's one timer, in the worker's queue
   std::unique_ptr<uv_connect_t> connect_req_;  // while a backend connect is in progress
   ResolveWait resolve_wait_;                   // a backend name being looked up
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "proxy/auth_throttle.h"
+#include "proxy/deadline_queue.h"
 #include "proxy/limits.h"
 #include "proxy/resolver.h"
 #include "proxy/stats.h"
@@ -29,6 +30,8 @@ class SessionHost {
   virtual ConnectionCounts& counts() = 0;
   // Failed logins per client address, shared by every worker.
   virtual AuthThrottle& auth_throttle() = 0;
+  // The sessions' deadlines, on one timer; it fires Session::OnDeadline.
+  virtual DeadlineQueue& deadlines() = 0;
   // Backend host names, resolved off the loop and cached.
   virtual Resolver& resolver() = 0;
   // This host's counters for |route|; the pointer stays valid.

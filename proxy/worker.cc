@@ -25,6 +25,7 @@ Worker::Worker(size_t index, Stats* stats, ConnectionCounts* counts, AuthThrottl
       stats_(stats),
       counts_(counts),
       throttle_(throttle),
+      deadlines_(&loop_, &Session::OnDeadline),
       runtime_(std::move(runtime)) {
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &async_, &Worker::OnAsync);
@@ -161,6 +162,7 @@ void Worker::Stop() {
 
 void Worker::MaybeFinish() {
   if (stopping_ && !sessions_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) {
+    deadlines_.Close();
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   }
 }

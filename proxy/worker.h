@@ -58,6 +58,7 @@ class Worker final : public SessionHost {
   WorkerStats& stats() override { return stats_->worker(index_); }
   ConnectionCounts& counts() override { return *counts_; }
   AuthThrottle& auth_throttle() override { return *throttle_; }
+  DeadlineQueue& deadlines() override { return deadlines_; }
   Resolver& resolver() override { return resolver_; }
   SessionCounters* RouteCounters(const std::string& route) override;
   std::span<uint8_t> read_buffer() override { return read_buffer_; }
@@ -92,6 +93,7 @@ class Worker final : public SessionHost {
   uv_loop_t loop_{};
   uv_async_t async_{};
   Resolver resolver_{&loop_};
+  DeadlineQueue deadlines_;
   std::thread thread_;
   std::atomic<bool> finished_{false};
   std::vector<std::unique_ptr<Listener>> listeners_;

@@ -31,6 +31,7 @@ class TestHost final : public SessionHost {
   WorkerStats& stats() override { return stats_; }
   ConnectionCounts& counts() override { return counts_; }
   AuthThrottle& auth_throttle() override { return throttle_; }
+  DeadlineQueue& deadlines() override { return deadlines_; }
   Resolver& resolver() override { return resolver_; }
   SessionCounters* RouteCounters(const std::string& route) override { return &routes_[route]; }
   void Attach(Session*) override { ++attached; }
@@ -48,6 +49,7 @@ class TestHost final : public SessionHost {
   AuthThrottle throttle_;
   std::map<std::string, SessionCounters> routes_;
   Resolver resolver_{&loop_};
+  DeadlineQueue deadlines_{&loop_, &Session::OnDeadline};
 };
 
 // One client connection on the same loop: sends |request|, reads until the
@@ -120,6 +122,7 @@ struct Harness {
                    &OnConnected);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_close(reinterpret_cast<uv_handle_t*>(&watchdog), nullptr);
+    host.deadlines().Close();
     uv_run(loop, UV_RUN_DEFAULT);
     return uv_loop_close(loop);
   }
