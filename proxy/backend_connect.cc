@@ -33,19 +33,26 @@ void Session::ConnectNextBackend() {
   backend_.reading = false;
   backend_.out.Clear();  // a failed attempt's PROXY header
   backend_.in_flight = 0;
-  greeting_.emplace(limits().max_line_bytes);
-  greeting_line_.clear();
+  EndConnecting();
+  connecting_ = std::make_unique<Connecting>(limits().max_line_bytes);
   connect_start_ns_ = uv_hrtime();
   ArmTimer(limits().backend_connect_timeout);
   if (address.numeric) {
     StartConnect(address.numeric->sa());
     return;
   }
-  resolve_wait_.done = &Session::OnResolved;
-  resolve_wait_.data = this;
-  resolve_wait_.port = address.port;
+  ResolveWait* wait = &connecting_->resolve_wait;
+  wait->done = &Session::OnResolved;
+  wait->data = this;
+  wait->port = address.port;
   ResolveResult cached;
-  if (host_->resolver().Lookup(address.host, &resolve_wait_, &cached)) Resolved(cached);
+  if (host_->resolver().Lookup(address.host, wait, &cached)) Resolved(cached);
+}
+
+void Session::EndConnecting() {
+  if (!connecting_) return;
+  host_->resolver().Cancel(&connecting_->resolve_wait);
+  connecting_.reset();
 }
 
 void Session::OnResolved(ResolveWait* wait, const ResolveResult& result) {
@@ -92,7 +99,7 @@ void Session::OnConnect(uv_connect_t* req, int status) {
 
 void Session::BackendConnectFailed(const char* why) {
   if (!backend_.open()) return;  // this attempt is already being abandoned
-  host_->resolver().Cancel(&resolve_wait_);
+  if (connecting_) host_->resolver().Cancel(&connecting_->resolve_wait);
   if (BackendState* state = runtime_->BackendsOf(route_).at(backend_index_)) {
     state->connect_failures.fetch_add(1, std::memory_order_relaxed);
   }
@@ -155,18 +162,19 @@ void Session::BackendBytes(std::span<const uint8_t> bytes) {
     return;
   }
   if (phase_ == Phase::kConnecting) {
-    size_t n = greeting_->Feed(bytes);
-    greeting_line_.append(reinterpret_cast<const char*>(bytes.data()), n);
+    Connecting& c = *connecting_;
+    size_t n = c.greeting.Feed(bytes);
+    c.greeting_line.append(reinterpret_cast<const char*>(bytes.data()), n);
     bytes = bytes.subspan(n);
-    if (!greeting_->done()) return;
-    switch (greeting_->kind()) {
+    if (!c.greeting.done()) return;
+    switch (c.greeting.kind()) {
       case imap::GreetingScanner::Kind::kInvalid:
         BackendConnectFailed("sent no IMAP greeting");
         return;
       case imap::GreetingScanner::Kind::kBye:
         // A backend at its own connection limit; another may have room.
         BackendConnectFailed(
-            ("refused: " + greeting_line_.substr(0, greeting_line_.find_last_not_of("\r\n") + 1))
+            ("refused: " + c.greeting_line.substr(0, c.greeting_line.find_last_not_of("\r\n") + 1))
                 .c_str());
         return;
       default:
@@ -188,9 +196,8 @@ void Session::BackendGreeted() {
   phase_ = Phase::kRelay;
   host_->stats().Observe(Histogram::kBackendConnect,
                          static_cast<double>(uv_hrtime() - connect_start_ns_) / 1e9);
-  greeting_.reset();
-  std::string line = std::move(greeting_line_);
-  greeting_line_ = std::string();
+  std::string line = std::move(connecting_->greeting_line);
+  EndConnecting();
   backend_used_ = &route_->backends[backend_index_];
   if (BackendState* state = runtime_->BackendsOf(route_).at(backend_index_)) {
     state->sessions.fetch_add(1, std::memory_order_relaxed);

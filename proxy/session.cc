@@ -352,7 +352,7 @@ void Session::Close(CloseReason reason, const char* bye) {
   const bool was_plain = phase_ == Phase::kPlain;
   phase_ = Phase::kClosing;
   if (conversation_) conversation_->Halt();
-  host_->resolver().Cancel(&resolve_wait_);
+  EndConnecting();
   host_->deadlines().Cancel(&deadline_);
   UpdateReading(client_, false, nullptr);
   UpdateReading(backend_, false, nullptr);

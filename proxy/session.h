@@ -212,6 +212,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   void Resolved(const ResolveResult& result);
   void StartConnect(const sockaddr* address);
   void BackendConnectFailed(const char* why);
+  void EndConnecting();  // cancels the name lookup, frees connecting_
   void BackendBytes(std::span<const uint8_t> bytes);
   void BackendGreeted();
   void LogSessionStart() const;
@@ -232,7 +233,6 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   Side backend_;
   DeadlineQueue::Entry deadline_;              // the session's one timer, in the worker's queue
   std::unique_ptr<uv_connect_t> connect_req_;  // while a backend connect is in progress
-  ResolveWait resolve_wait_;                   // a backend name being looked up
 
   std::unique_ptr<tls::Endpoint> tls_;
   Phase phase_ = Phase::kHandshake;
@@ -240,8 +240,15 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   std::unique_ptr<sockaddr_storage> forwarded_source_;    // the PROXY header's source
   std::unique_ptr<imap::StartTlsGate> gate_;              // kPlain only (not kept in every session)
   size_t backend_index_ = 0;                              // the backend being tried or used
-  std::optional<imap::GreetingScanner> greeting_;
-  std::string greeting_line_;
+  // While a backend is being connected to (name, connect, greeting); a
+  // relaying session pays one pointer.
+  struct Connecting {
+    explicit Connecting(size_t max_line_bytes) : greeting(max_line_bytes) {}
+    imap::GreetingScanner greeting;
+    std::string greeting_line;
+    ResolveWait resolve_wait;  // the backend's name being looked up
+  };
+  std::unique_ptr<Connecting> connecting_;
   std::optional<imap::Conversation> conversation_;  // set once the route is known
   ByteQueue client_hold_;  // decrypted client bytes the conversation cannot take yet
   // login "proxy" listeners only (made in StartLogin; relay sessions pay

@@ -138,8 +138,7 @@ void Session::LoginBackendGreeted(std::span<const uint8_t> rest) {
   phase_ = Phase::kLoggingIn;
   host_->stats().Observe(Histogram::kBackendConnect,
                          static_cast<double>(uv_hrtime() - connect_start_ns_) / 1e9);
-  greeting_.reset();
-  greeting_line_.clear();
+  EndConnecting();
   const imap::LoginAttempt& attempt = login_->gate->attempt();
   std::string id;
   if (route_->forward_client == ForwardClient::kId) {
@@ -260,9 +259,7 @@ void Session::AttemptUnavailable(const char* answer, const char* why) {
 void Session::EndAttempt() {
   login_->backend.reset();
   DropBackend();
-  greeting_.reset();
-  greeting_line_.clear();
-  host_->resolver().Cancel(&resolve_wait_);
+  EndConnecting();
   route_ = nullptr;
   slot_->LeaveRoute();
   login_->gate->EndAttempt();
