@@ -81,20 +81,16 @@ const Limits& Session::limits() const {
 
 // ---- events -------------------------------------------------------------------
 
-// One read takes at most what the receiving side still has room for
-// (buffer_bytes), and at least one TLS record's worth: the pump stops
-// reading once a side is full, so a queue passes its limit by less than
-// one record.
+// One read takes at most the room its side has left (ReadRoom), and at
+// least one TLS record's worth: the pump stops reading once a side is full,
+// so a queue passes its limit by less than one record.
 void Session::OnAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
   auto* self = static_cast<Session*>(handle->data);
   std::span<uint8_t> b = self->host_->read_buffer();
-  const size_t queued = handle == reinterpret_cast<uv_handle_t*>(&self->client_.tcp)
-                            ? std::max(self->backend_.out.size(), self->client_hold_.size())
-                            : self->client_.out.size();
-  const uint64_t limit = self->limits().buffer_bytes;
-  const uint64_t room = queued < limit ? limit - queued : 0;
-  const size_t n = static_cast<size_t>(
-      std::clamp<uint64_t>(room, tls::kMaxRecordPlaintext, static_cast<uint64_t>(b.size())));
+  const Side& side =
+      handle == reinterpret_cast<uv_handle_t*>(&self->client_.tcp) ? self->client_ : self->backend_;
+  const size_t n = static_cast<size_t>(std::clamp<uint64_t>(
+      self->ReadRoom(side), tls::kMaxRecordPlaintext, static_cast<uint64_t>(b.size())));
   *buf = uv_buf_init(reinterpret_cast<char*>(b.data()), static_cast<unsigned>(n));
 }
 
@@ -204,16 +200,22 @@ void Session::PumpOnce() {
     Close(*pending_end_, *pending_end_ == CloseReason::kLifetime ? kLifetimeBye : kShutdownBye);
     return;
   }
-  const uint64_t limit = limits().buffer_bytes;
-  // imapfront's own answers count against the client's side too: a client
-  // that sends refused commands without reading the answers is stopped.
-  const size_t answers = conversation_ ? conversation_->pending_answer_bytes() : 0;
-  const bool client_room = backend_.out.size() < limit && client_hold_.size() < limit &&
-                           client_.out.size() + answers < limit;
-  UpdateReading(client_, !client_.input_ended() && client_room, &Session::OnClientRead);
-  UpdateReading(backend_,
-                backend_.connected() && !backend_.input_ended() && client_.out.size() < limit,
+  UpdateReading(client_, !client_.input_ended() && ReadRoom(client_) > 0, &Session::OnClientRead);
+  UpdateReading(backend_, backend_.connected() && !backend_.input_ended() && ReadRoom(backend_) > 0,
                 &Session::OnBackendRead);
+}
+
+// Bytes that reading from |side| may still queue before buffer_bytes.
+uint64_t Session::ReadRoom(const Side& side) const {
+  uint64_t queued = client_.out.size();  // what the backend sends waits for the client
+  if (&side == &client_) {
+    // imapfront's own answers count against the client's side too: a client
+    // that sends refused commands without reading the answers is stopped.
+    const size_t answers = conversation_ ? conversation_->pending_answer_bytes() : 0;
+    queued = std::max({backend_.out.size(), client_hold_.size(), client_.out.size() + answers});
+  }
+  const uint64_t limit = limits().buffer_bytes;
+  return queued < limit ? limit - queued : 0;
 }
 
 void Session::Flush(Side& side) {

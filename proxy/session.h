@@ -137,6 +137,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   void PumpOnce();
   const Limits& limits() const;
   void Flush(Side& side);
+  uint64_t ReadRoom(const Side& side) const;
   void UpdateReading(Side& side, bool want, uv_read_cb cb);
   void ArmTimer(double seconds);
   // In relay: the timer serves the nearest of the idle, lifetime, grace and
