@@ -38,9 +38,7 @@ std::string_view NextToken(std::string_view* rest) {
 
 CommandStep CommandFramer::Next(std::span<const uint8_t> input) {
   if (clear_line_) {
-    line_.clear();
-    // Keep a small buffer for the next straddling line; give back a big one.
-    if (line_.capacity() > 4096) line_.shrink_to_fit();
+    line_.clear();  // frees it: an idle session holds no line
     clear_line_ = false;
   }
   CommandStep step;
@@ -77,13 +75,13 @@ CommandStep CommandFramer::Next(std::span<const uint8_t> input) {
     return step;
   }
   if (!lf) {
-    line_.append(AsText(input));
+    line_.append(input);
     step.consumed = input.size();
     return step;
   }
   if (line_.empty()) return FinishLine(input.first(take), take);
-  line_.append(AsText(input.first(take)));
-  return FinishLine({reinterpret_cast<const uint8_t*>(line_.data()), line_.size()}, take);
+  line_.append(input.first(take));
+  return FinishLine(line_.bytes(), take);
 }
 
 CommandStep CommandFramer::FinishLine(std::span<const uint8_t> line, size_t consumed) {

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imap/held_bytes.h"
 #include "imap/literal.h"
 #include "imap/verb.h"
 
@@ -122,10 +123,10 @@ class CommandFramer {
   Verb verb() const { return verb_; }
 
  private:
-  enum class State { kLine, kLiteral, kBlocked };
-  enum class LineMode { kCommandStart, kCommandContinue, kSaslResponse, kIdleDone };
-  enum class Await { kNothing, kSyncLiteral, kEmulatedLiteral, kAuthenticate, kIdle };
-  enum class Discard { kNo, kTooBig, kRefusedByServer };
+  enum class State : uint8_t { kLine, kLiteral, kBlocked };
+  enum class LineMode : uint8_t { kCommandStart, kCommandContinue, kSaslResponse, kIdleDone };
+  enum class Await : uint8_t { kNothing, kSyncLiteral, kEmulatedLiteral, kAuthenticate, kIdle };
+  enum class Discard : uint8_t { kNo, kTooBig, kRefusedByServer };
 
   CommandStep FinishLine(std::span<const uint8_t> line, size_t consumed);
   void FinishSegment(CommandStep& step);
@@ -136,19 +137,19 @@ class CommandFramer {
   bool PopTag(std::string_view tag);
 
   CommandFramerOptions options_;
+  uint64_t literal_left_ = 0;
+  HeldBytes line_;  // a line straddling feeds
+  std::string tag_;
+  std::string name_;
   State state_ = State::kLine;
   LineMode line_mode_ = LineMode::kCommandStart;
   Await await_ = Await::kNothing;
   Discard discard_ = Discard::kNo;
-  uint64_t literal_left_ = 0;
+  Verb verb_ = Verb::kOther;
   bool sent_part_ = false;  // part of the current command went to the server
   bool idling_ = false;
   bool local_idle_ = false;  // ... and imapfront, not the server, accepted it
   bool clear_line_ = false;
-  std::string line_;  // a line straddling feeds
-  std::string tag_;
-  std::string name_;
-  Verb verb_ = Verb::kOther;
   // Hashes of the tags awaiting their tagged answer, oldest first; bounded,
   // since a server may answer some (invalid) tags untagged.
   std::vector<uint64_t> in_flight_;

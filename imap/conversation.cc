@@ -24,8 +24,8 @@ Conversation::Conversation(ConversationOptions options, ConversationSink* sink)
                                      .max_literal_bytes = options.max_literal_bytes,
                                      .emulate_literal_plus = options.emulate_literal_plus}),
       responses_(options.max_line_bytes),
-      decode_base64_(options.decode_base64) {
-  capability_edit_.add_literal_plus = options.emulate_literal_plus;
+      decode_base64_(options.decode_base64),
+      emulate_literal_plus_(options.emulate_literal_plus) {
   if (options.compat && options.compat->Any()) InitCompat(options);
 }
 
@@ -258,7 +258,11 @@ void Conversation::OnBackendBytes(std::span<const uint8_t> bytes) {
 
 void Conversation::RelayLine(std::span<const uint8_t> line, bool capability_response) {
   if (compat_) ReleaseGreeting();
-  auto rewritten = RewriteCapabilities(AsText(line), capability_response, capability_edit_);
+  // A route without compat only drops the transport's names (and adds
+  // LITERAL+ it emulates); compat's edit has its own lists.
+  const CapabilityEdit plain{.add_literal_plus = emulate_literal_plus_};
+  auto rewritten =
+      RewriteCapabilities(AsText(line), capability_response, compat_ ? compat_->edit : plain);
   sink_->ToClient(rewritten ? AsBytes(*rewritten) : line, Sink::ToClientKind::kRelayed);
 }
 

@@ -183,11 +183,11 @@ class Conversation final : private ResponseVisitor {
   // The login name from LOGIN or AUTHENTICATE PLAIN; never a password.
   const std::string& user() const { return user_; }
   // How the last LOGIN or AUTHENTICATE the backend answered went.
-  enum class Login { kNone, kOk, kFailed };
+  enum class Login : uint8_t { kNone, kOk, kFailed };
   Login login() const { return login_; }
 
  private:
-  enum class UserSource { kNone, kLoginLiteral, kPlainResponse };
+  enum class UserSource : uint8_t { kNone, kLoginLiteral, kPlainResponse };
   struct Queued {
     std::string command;
     std::unique_ptr<OwnCommand> handler;
@@ -247,19 +247,19 @@ class Conversation final : private ResponseVisitor {
   ConversationSink* sink_;
   CommandFramer commands_;
   ResponseFramer responses_;
-  CapabilityEdit capability_edit_;
   std::string local_answers_;
+  std::string user_;
+  std::string login_tag_;  // the LOGIN or AUTHENTICATE awaiting its answer
+  Base64Decoder decode_base64_ = nullptr;
+  bool emulate_literal_plus_ = false;
   bool greeted_ = false;
   bool halted_ = false;
   bool resume_ = false;
   bool logout_seen_ = false;
   bool bye_seen_ = false;  // the backend sent an untagged BYE
   bool client_ended_ = false;
-  std::string user_;
   UserSource user_next_ = UserSource::kNone;
   Login login_ = Login::kNone;
-  Base64Decoder decode_base64_ = nullptr;
-  std::string login_tag_;  // the LOGIN or AUTHENTICATE awaiting its answer
   // imapfront's own commands, made on the first Send: a session that never
   // sends one (every session today) pays one pointer. Vectors, not deques
   // (an empty std::deque allocates); they hold a few entries at most.

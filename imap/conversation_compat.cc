@@ -103,6 +103,7 @@ void Conversation::InitCompat(const ConversationOptions& options) {
   compat_->version.assign(options.version);
   compat_->decode_base64 = options.decode_base64;
   compat_->emulate_literal_plus = options.emulate_literal_plus;
+  compat_->edit.add_literal_plus = options.emulate_literal_plus;
   compat_->discovering = options.compat->Discovers();
   if (!compat_->discovering) EndDiscovery({});
 }
@@ -125,7 +126,7 @@ void Conversation::StartDiscovery(std::span<const uint8_t> greeting, bool relay)
 void Conversation::EndDiscovery(const std::vector<std::string>& backend) {
   const CompatOptions& options = *compat_->options;
   compat_->on = compat_->discovering ? Decide(options, backend) : Emulations{};
-  capability_edit_ = ClientCapabilityEdit(options, compat_->on, compat_->emulate_literal_plus);
+  compat_->edit = ClientCapabilityEdit(options, compat_->on, compat_->emulate_literal_plus);
   responses_.set_hold_lists(compat_->on.special_use);
   compat_->discovering = false;
   resume_ = true;

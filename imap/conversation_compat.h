@@ -20,6 +20,7 @@ struct Conversation::Compat {
   std::optional<std::string> held_greeting;  // shown once discovery has ended
   std::vector<std::string> probed;           // the probe's CAPABILITY names
   Emulations on;
+  CapabilityEdit edit;  // the capability lists clients see
   // Client tags in flight that imapfront answers itself (an emulated IDLE
   // or UNSELECT): the backend is not busy with them.
   size_t local_tags = 0;

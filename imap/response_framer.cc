@@ -9,10 +9,6 @@
 namespace imapfront::imap {
 namespace {
 
-std::span<const uint8_t> Bytes(const std::string& s) {
-  return AsBytes(s);
-}
-
 // The token starting at |from|, up to a space or the line's end; sets
 // *complete when its end has been seen.
 std::string_view TokenAt(std::string_view text, size_t from, bool* complete) {
@@ -22,8 +18,15 @@ std::string_view TokenAt(std::string_view text, size_t from, bool* complete) {
   return text.substr(from, end - from);
 }
 
-bool IsStatus(std::string_view word) {
-  return word == "OK" || word == "NO" || word == "BAD" || word == "BYE" || word == "PREAUTH";
+constexpr std::string_view kStatusWords[] = {"OK", "NO", "BAD", "BYE", "PREAUTH"};
+
+// 1 + the index of |word| in kStatusWords, compared case-insensitively; 0
+// for any other word.
+uint8_t StatusCode(std::string_view word) {
+  for (size_t i = 0; i < std::size(kStatusWords); ++i) {
+    if (EqualsIgnoreCase(word, kStatusWords[i])) return static_cast<uint8_t>(i + 1);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -41,7 +44,7 @@ void ResponseFramer::Feed(std::span<const uint8_t> input, ResponseVisitor& visit
         break;
       case State::kHeldLiteral:
         n = static_cast<size_t>(std::min<uint64_t>(literal_left_, input.size()));
-        held_.append(reinterpret_cast<const char*>(input.data()), n);
+        held_.append(input.first(n));
         literal_left_ -= n;
         if (literal_left_ == 0) {
           state_ = State::kHeld;
@@ -63,9 +66,10 @@ void ResponseFramer::Feed(std::span<const uint8_t> input, ResponseVisitor& visit
 }
 
 void ResponseFramer::Finish(ResponseVisitor& visitor) {
-  if (held_.empty()) return;
-  const bool drop = dropping_ || (state_ == State::kHeld && visitor.DropOverlongLine(kind_, tag_));
-  if (!drop) visitor.OnResponseBytes(Bytes(held_));
+  // An overflowed line's bytes have gone on already (held_ keeps its tag).
+  if (overflowed_ || held_.empty()) return;
+  const bool drop = dropping_ || (state_ == State::kHeld && visitor.DropOverlongLine(kind_, tag()));
+  if (!drop) visitor.OnResponseBytes(held_.bytes());
   held_.clear();
   list_line_ = 0;
   if (state_ == State::kLineStart) state_ = State::kStream;  // still inside that line
@@ -73,7 +77,8 @@ void ResponseFramer::Finish(ResponseVisitor& visitor) {
 
 ResponseFramer::Class ResponseFramer::Classify() {
   bool complete = false;
-  std::string_view first = TokenAt(held_, 0, &complete);
+  const std::string_view held = held_.view();
+  std::string_view first = TokenAt(held, 0, &complete);
   if (!complete) return held_.size() > max_held_line_ ? Class::kData : Class::kUndecided;
   if (first == "+") {
     kind_ = ResponseLine::Kind::kContinuation;
@@ -81,23 +86,21 @@ ResponseFramer::Class ResponseFramer::Classify() {
   }
   if (first != "*") {
     kind_ = ResponseLine::Kind::kTagged;
-    tag_.assign(first);
+    tag_size_ = first.size();
     return Class::kHeld;
   }
-  if (held_.size() <= first.size() || held_[first.size()] != ' ') return Class::kData;
-  std::string_view second = TokenAt(held_, first.size() + 1, &complete);
-  if (!complete) return held_.size() > max_held_line_ ? Class::kData : Class::kUndecided;
-  std::string word = AsciiUpper(second);
-  if (IsStatus(word)) {
+  if (held.size() <= first.size() || held[first.size()] != ' ') return Class::kData;
+  std::string_view word = TokenAt(held, first.size() + 1, &complete);
+  if (!complete) return held.size() > max_held_line_ ? Class::kData : Class::kUndecided;
+  if ((status_ = StatusCode(word)) != 0) {
     kind_ = ResponseLine::Kind::kStatus;
-    status_ = std::move(word);
     return Class::kHeld;
   }
-  if (word == "CAPABILITY") {
+  if (EqualsIgnoreCase(word, "CAPABILITY")) {
     kind_ = ResponseLine::Kind::kCapability;
     return Class::kHeld;
   }
-  if (hold_lists_ && (word == "LIST" || word == "LSUB")) {
+  if (hold_lists_ && (EqualsIgnoreCase(word, "LIST") || EqualsIgnoreCase(word, "LSUB"))) {
     kind_ = ResponseLine::Kind::kList;
     return Class::kHeld;
   }
@@ -118,8 +121,8 @@ size_t ResponseFramer::FeedLineStart(std::span<const uint8_t> input, ResponseVis
         if (c == '\n') EmitHeld(visitor);
         return i + 1;
       case Class::kData:
-        visitor.OnResponseBytes(Bytes(held_));
-        RememberTail(held_);
+        visitor.OnResponseBytes(held_.bytes());
+        RememberTail(held_.view());
         held_.clear();
         state_ = State::kStream;
         if (c == '\n') EndStreamedLine(visitor);
@@ -136,15 +139,15 @@ size_t ResponseFramer::FeedHeld(std::span<const uint8_t> input, ResponseVisitor&
   if (!overflowed_ && held_.size() + take > max_held_line_) {
     // Too long to hold: pass it on as it is (or drop it, if the owner
     // says so); the owner still learns its end.
-    dropping_ = visitor.DropOverlongLine(kind_, tag_);
-    if (!dropping_) visitor.OnResponseBytes(Bytes(held_));
-    held_.clear();
+    dropping_ = visitor.DropOverlongLine(kind_, tag());
+    if (!dropping_) visitor.OnResponseBytes(held_.bytes());
+    held_.truncate(tag().size());  // the tag is still needed at the line's end
     overflowed_ = true;
   }
   if (overflowed_) {
     if (!dropping_) visitor.OnResponseBytes(input.first(take));
   } else {
-    held_.append(reinterpret_cast<const char*>(input.data()), take);
+    held_.append(input.first(take));
   }
   if (lf) EmitHeld(visitor);
   return take;
@@ -160,10 +163,10 @@ size_t ResponseFramer::FeedHeldList(std::span<const uint8_t> input, ResponseVisi
     StreamHeldList(visitor);
     return 0;  // the rest streams
   }
-  held_.append(reinterpret_cast<const char*>(input.data()), take);
+  held_.append(input.first(take));
   if (!lf) return take;
   // Only this line's own text: a literal before it may end in "{12}" too.
-  auto literal = ParseLiteralHeader(StripLineEnding(std::string_view(held_).substr(list_line_)));
+  auto literal = ParseLiteralHeader(StripLineEnding(held_.view().substr(list_line_)));
   if (!literal) {
     EmitHeld(visitor);
   } else if (held_.size() + literal->size > max_held_line_) {
@@ -183,8 +186,8 @@ size_t ResponseFramer::FeedHeldList(std::span<const uint8_t> input, ResponseVisi
 // Too long to hold: what was held goes on, and the rest of the response
 // streams as any data response does.
 void ResponseFramer::StreamHeldList(ResponseVisitor& visitor) {
-  visitor.OnResponseBytes(Bytes(held_));
-  RememberTail(std::string_view(held_).substr(list_line_));
+  visitor.OnResponseBytes(held_.bytes());
+  RememberTail(held_.view().substr(list_line_));
   held_.clear();
   list_line_ = 0;
   state_ = State::kStream;
@@ -194,20 +197,24 @@ void ResponseFramer::EmitHeld(ResponseVisitor& visitor) {
   ResponseLine line;
   line.kind = kind_;
   line.passed_on = overflowed_;
-  if (!overflowed_) line.bytes = Bytes(held_);
+  if (!overflowed_) line.bytes = held_.bytes();
   if (kind_ == ResponseLine::Kind::kTagged) {
-    bool complete = false;
-    status_ = overflowed_ ? std::string() : AsciiUpper(TokenAt(held_, tag_.size() + 1, &complete));
-    line.tag = tag_;
-  }
-  if (kind_ == ResponseLine::Kind::kTagged || kind_ == ResponseLine::Kind::kStatus) {
-    line.status = status_;
+    line.tag = tag();
+    if (!overflowed_) {
+      // The word after the tag: a status word in upper case, any other
+      // word as sent (a server that answers with one is broken).
+      bool complete = false;
+      const std::string_view word = TokenAt(held_.view(), tag_size_ + 1, &complete);
+      const uint8_t code = StatusCode(word);
+      line.status = code != 0 ? kStatusWords[code - 1] : word;
+    }
+  } else if (kind_ == ResponseLine::Kind::kStatus) {
+    line.status = kStatusWords[status_ - 1];
   }
   visitor.OnResponseLine(line);
   visitor.OnResponseEnd();
   held_.clear();
   list_line_ = 0;
-  if (held_.capacity() > 4096) held_.shrink_to_fit();
   overflowed_ = false;
   dropping_ = false;
   state_ = State::kLineStart;
@@ -226,13 +233,13 @@ size_t ResponseFramer::FeedStream(std::span<const uint8_t> input, ResponseVisito
 void ResponseFramer::RememberTail(std::string_view bytes) {
   if (bytes.size() >= tail_.size()) {
     std::memcpy(tail_.data(), bytes.data() + bytes.size() - tail_.size(), tail_.size());
-    tail_size_ = tail_.size();
+    tail_size_ = static_cast<uint8_t>(tail_.size());
     return;
   }
-  const size_t keep = std::min(tail_size_, tail_.size() - bytes.size());
+  const size_t keep = std::min<size_t>(tail_size_, tail_.size() - bytes.size());
   std::memmove(tail_.data(), tail_.data() + tail_size_ - keep, keep);
   std::memcpy(tail_.data() + keep, bytes.data(), bytes.size());
-  tail_size_ = keep + bytes.size();
+  tail_size_ = static_cast<uint8_t>(keep + bytes.size());
 }
 
 void ResponseFramer::EndStreamedLine(ResponseVisitor& visitor) {

@@ -14,22 +14,25 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <string>
 #include <string_view>
+
+#include "imap/held_bytes.h"
 
 namespace imapfront::imap {
 
 struct ResponseLine {
   // kList: an untagged LIST or LSUB response, held only when the owner asks
   // (set_hold_lists); its bytes are the whole response, literals included.
-  enum class Kind { kContinuation, kTagged, kStatus, kCapability, kList };
+  enum class Kind : uint8_t { kContinuation, kTagged, kStatus, kCapability, kList };
   Kind kind = Kind::kStatus;
   std::span<const uint8_t> bytes;  // the whole line, CRLF included
   // The line was longer than the hold limit: its bytes have already gone
   // through OnResponseBytes and |bytes| is empty.
   bool passed_on = false;
-  std::string_view tag;     // kTagged
-  std::string_view status;  // kTagged, kStatus: "OK", "NO", "BAD", "BYE", "PREAUTH" (upper case)
+  std::string_view tag;  // kTagged
+  // kTagged, kStatus: "OK", "NO", "BAD", "BYE", "PREAUTH" (upper case);
+  // a tagged line's other word as sent; empty for a tagged line passed on.
+  std::string_view status;
 };
 
 class ResponseVisitor {
@@ -73,7 +76,7 @@ class ResponseFramer {
   bool mid_response() const { return state_ != State::kLineStart || !held_.empty(); }
 
  private:
-  enum class State { kLineStart, kHeld, kHeldLiteral, kStream, kLiteral };
+  enum class State : uint8_t { kLineStart, kHeld, kHeldLiteral, kStream, kLiteral };
   enum class Class { kUndecided, kHeld, kData };
 
   size_t FeedLineStart(std::span<const uint8_t> input, ResponseVisitor& visitor);
@@ -85,20 +88,27 @@ class ResponseFramer {
   void EmitHeld(ResponseVisitor& visitor);
   void RememberTail(std::string_view bytes);
   void EndStreamedLine(ResponseVisitor& visitor);
+  // A held tagged line's tag: the first bytes of held_, which keeps them
+  // when the line overflows.
+  std::string_view tag() const {
+    return kind_ == ResponseLine::Kind::kTagged ? held_.view().substr(0, tag_size_)
+                                                : std::string_view();
+  }
 
+  // An idle framer (between responses) owns no memory: 96 bytes.
   size_t max_held_line_;
-  bool hold_lists_ = false;
   size_t list_line_ = 0;  // a held LIST response: where its current line starts in held_
+  size_t tag_size_ = 0;
+  uint64_t literal_left_ = 0;
+  HeldBytes held_;
+  std::array<char, 32> tail_{};  // a streamed line's last bytes, for its literal header
+  uint8_t tail_size_ = 0;
   State state_ = State::kLineStart;
   ResponseLine::Kind kind_ = ResponseLine::Kind::kStatus;
+  uint8_t status_ = 0;  // kStatus: 1 + its word's index in the status words
+  bool hold_lists_ = false;
   bool overflowed_ = false;  // a held line passed the limit and is streaming
   bool dropping_ = false;    // ... and its owner drops it
-  std::string held_;
-  std::string tag_;
-  std::string status_;
-  uint64_t literal_left_ = 0;
-  std::array<char, 32> tail_{};  // a streamed line's last bytes, for its literal header
-  size_t tail_size_ = 0;
 };
 
 }  // namespace imapfront::imap

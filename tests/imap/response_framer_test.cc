@@ -127,5 +127,24 @@ TEST_CASE("response framer: a status line over the hold limit is passed on, its 
   }
 }
 
+TEST_CASE("response framer: a tagged line cut off after it overflowed passes each byte once") {
+  // The framer keeps an overflowed line's tag for its end; the stream's end
+  // must not hand those bytes on a second time.
+  const std::string line = "a1 OK " + std::string(200, 'x');  // no CRLF: the server closed
+  for (const auto& cuts : CutSets(line.size())) {
+    std::string passed;
+    RunResponses(Split(line, cuts), 64, &passed, /*finish=*/true);
+    REQUIRE(passed == line);
+  }
+}
+
+TEST_CASE("response framer: status words in any case come upper case, another word as sent") {
+  auto events = RunResponses({"a1 ok done\r\n* bye later\r\na2 Fine odd\r\n"}, 1024, nullptr);
+  REQUIRE(events.size() == 6);
+  CHECK(events[0] == "line tagged a1 OK: a1 ok done\r\n");
+  CHECK(events[2] == "line status  BYE: * bye later\r\n");
+  CHECK(events[4] == "line tagged a2 Fine: a2 Fine odd\r\n");
+}
+
 }  // namespace
 }  // namespace imapfront::imap
