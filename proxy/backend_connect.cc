@@ -150,7 +150,7 @@ void Session::OnBackendRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
 
 void Session::OnShutdownDone(uv_shutdown_t* req, int status) {
   auto* self = static_cast<Session*>(req->data);
-  self->backend_.shutdown_req.reset();  // |req|: libuv is done with it
+  self->backend_shutdown_req_.reset();  // |req|: libuv is done with it
   if (status == UV_ECANCELED) return;
   if (status < 0) self->backend_.Fail();
   self->Pump();

@@ -31,10 +31,14 @@ ByteQueue::~ByteQueue() {
 }
 
 void ByteQueue::Clear() {
-  while (head_) {
-    Chunk* next = head_->next;
-    std::free(head_);
-    head_ = next;
+  if (tail_) {
+    Chunk* c = tail_->next;  // the head
+    tail_->next = nullptr;   // the ring ends at the tail
+    while (c) {
+      Chunk* next = c->next;
+      std::free(c);
+      c = next;
+    }
   }
   tail_ = nullptr;
   size_ = 0;
@@ -46,9 +50,10 @@ void ByteQueue::Append(std::span<const uint8_t> bytes) {
     if (!tail_ || tail_->end == Chunk::kCapacity) {
       Chunk* c = Chunk::New();
       if (tail_) {
+        c->next = tail_->next;  // the head
         tail_->next = c;
       } else {
-        head_ = c;
+        c->next = c;
       }
       tail_ = c;
     }
@@ -61,8 +66,12 @@ void ByteQueue::Append(std::span<const uint8_t> bytes) {
 
 size_t ByteQueue::Gather(std::span<std::span<const uint8_t>> out) const {
   size_t filled = 0;
-  for (Chunk* c = head_; c && filled < out.size(); c = c->next) {
+  if (!tail_) return 0;
+  Chunk* c = tail_->next;  // the head
+  while (filled < out.size()) {
     if (c->end > c->begin) out[filled++] = {c->data() + c->begin, c->end - c->begin};
+    if (c == tail_) break;
+    c = c->next;
   }
   return filled;
 }
@@ -71,16 +80,19 @@ void ByteQueue::Consume(size_t n) {
   n = std::min(n, size_);
   size_ -= n;
   while (n > 0) {
-    size_t in_head = head_->end - head_->begin;
+    Chunk* head = tail_->next;
+    size_t in_head = head->end - head->begin;
     if (n < in_head) {
-      head_->begin += static_cast<uint32_t>(n);
+      head->begin += static_cast<uint32_t>(n);
       return;
     }
     n -= in_head;
-    Chunk* next = head_->next;
-    std::free(head_);
-    head_ = next;
-    if (!head_) tail_ = nullptr;
+    if (head == tail_) {
+      tail_ = nullptr;
+    } else {
+      tail_->next = head->next;
+    }
+    std::free(head);
   }
 }
 

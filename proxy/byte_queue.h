@@ -38,7 +38,8 @@ class ByteQueue {
 
  private:
   struct Chunk;
-  Chunk* head_ = nullptr;
+  // A ring: the tail's next chunk is the head (16 bytes per queue; a
+  // session has three).
   Chunk* tail_ = nullptr;
   size_t size_ = 0;
 };

@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
 
@@ -42,21 +44,29 @@ std::atomic<uint64_t>* ConnectionCounts::RouteCounter(const std::string& route) 
   return counter.get();
 }
 
+namespace {
+
+uint32_t Saturated(uint64_t count) {
+  return static_cast<uint32_t>(std::min<uint64_t>(count, UINT32_MAX));
+}
+
+}  // namespace
+
 ConnectionSlot::ConnectionSlot(ConnectionCounts* counts, const sockaddr_storage& peer)
     : counts_(counts),
       ip_(IpKeyOf(peer)),
-      total_(counts->AddTotal()),
-      from_ip_(counts->AddIp(ip_)),
+      total_(Saturated(counts->AddTotal())),
+      from_ip_(Saturated(counts->AddIp(ip_))),
       ip_counted_(true) {}
 
 ConnectionSlot::ConnectionSlot(ConnectionCounts* counts)
-    : counts_(counts), ip_{}, total_(counts->AddTotal()) {}
+    : counts_(counts), ip_{}, total_(Saturated(counts->AddTotal())) {}
 
 void ConnectionSlot::SetClient(const sockaddr_storage& client, bool count) {
   if (ip_counted_) return;  // known since the constructor
   ip_ = IpKeyOf(client);
   if (count) {
-    from_ip_ = counts_->AddIp(ip_);
+    from_ip_ = Saturated(counts_->AddIp(ip_));
     ip_counted_ = true;
   }
 }

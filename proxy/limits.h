@@ -59,6 +59,7 @@ class ConnectionSlot {
   ConnectionSlot(const ConnectionSlot&) = delete;
   ConnectionSlot& operator=(const ConnectionSlot&) = delete;
 
+  // The counts when this connection joined them.
   uint64_t total() const { return total_; }
   uint64_t from_ip() const { return from_ip_; }
   // The client's address is now known (once, for the second constructor):
@@ -73,11 +74,13 @@ class ConnectionSlot {
 
  private:
   ConnectionCounts* counts_;
-  IpKey ip_;
-  uint64_t total_;
-  uint64_t from_ip_ = 0;
-  bool ip_counted_ = false;
   std::atomic<uint64_t>* route_ = nullptr;
+  IpKey ip_;
+  // Counts of open connections (each holds a descriptor): 32 bits suffice,
+  // and saturate rather than wrap.
+  uint32_t total_;
+  uint32_t from_ip_ = 0;
+  bool ip_counted_ = false;
 };
 
 }  // namespace imapfront

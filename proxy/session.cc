@@ -182,11 +182,11 @@ void Session::PumpOnce() {
         client_hold_.empty() && !conversation_->client_blocked() &&
         conversation_->own_queued() == 0) {
       backend_.ShutOutput();
-      backend_.shutdown_req = std::make_unique<uv_shutdown_t>();
-      backend_.shutdown_req->data = this;
-      if (uv_shutdown(backend_.shutdown_req.get(), Stream(&backend_.tcp),
+      backend_shutdown_req_ = std::make_unique<uv_shutdown_t>();
+      backend_shutdown_req_->data = this;
+      if (uv_shutdown(backend_shutdown_req_.get(), Stream(&backend_.tcp),
                       &Session::OnShutdownDone) < 0) {
-        backend_.shutdown_req.reset();
+        backend_shutdown_req_.reset();
         Close(EndReason(true));
         return;
       }
@@ -249,7 +249,8 @@ void Session::Flush(Side& side) {
     side.Fail();
     return;
   }
-  side.in_flight = total;
+  static_assert(kMaxBufs * ByteQueue::kChunkBytes <= UINT32_MAX);
+  side.in_flight = static_cast<uint32_t>(total);
 }
 
 void Session::UpdateReading(Side& side, bool want, uv_read_cb cb) {

@@ -81,7 +81,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   // state; an attempt then goes kConnecting, kLoggingIn (the backend's
   // LOGIN exchange) and kRelay, or back to kLogin.
   // kProxyHeader: a proxy_protocol listener's session before its PROXY header.
-  enum class Phase {
+  enum class Phase : uint8_t {
     kProxyHeader,
     kPlain,
     kHandshake,
@@ -106,11 +106,10 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
     };
     uv_tcp_t tcp{};
     // Requests exist only while libuv holds them (a write the socket could
-    // not take at once, the backend's FIN): an idle session carries none.
+    // not take at once): an idle session carries none.
     std::unique_ptr<uv_write_t> write_req;
-    std::unique_ptr<uv_shutdown_t> shutdown_req;
     ByteQueue out;
-    size_t in_flight = 0;  // bytes of |out| handed to uv_write
+    uint32_t in_flight = 0;  // bytes of |out| handed to uv_write (Flush hands at most 32 chunks)
     State state = State::kUnused;
     bool reading = false;  // read interest, as last given to libuv
 
@@ -234,9 +233,9 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   Side backend_;
   DeadlineQueue::Entry deadline_;              // the session's one timer, in the worker's queue
   std::unique_ptr<uv_connect_t> connect_req_;  // while a backend connect is in progress
+  std::unique_ptr<uv_shutdown_t> backend_shutdown_req_;  // while the backend's FIN is queued
 
   std::unique_ptr<tls::Endpoint> tls_;
-  Phase phase_ = Phase::kHandshake;
   std::unique_ptr<net::ProxyHeaderParser> proxy_header_;  // kProxyHeader only
   std::unique_ptr<sockaddr_storage> forwarded_source_;    // the PROXY header's source
   std::unique_ptr<imap::StartTlsGate> gate_;              // kPlain only (not kept in every session)
@@ -267,14 +266,12 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
     bool feeding = false;              // FeedLoginGate() is running
   };
   std::unique_ptr<LoginState> login_;
-  bool logout_seen_ = false;  // before TLS (afterwards the conversation knows)
 
   // For the access log.
   uint64_t bytes_in_ = 0;   // plaintext from the client, as forwarded
   uint64_t bytes_out_ = 0;  // plaintext to the client
   uint64_t commands_count_ = 0;
   uint64_t appends_count_ = 0;
-  bool pumping_ = false;
   uint64_t last_activity_ms_ = 0;
   uint64_t born_ms_ = 0;
   uint64_t handshake_start_ns_ = 0;         // the client's first TLS byte (uv_hrtime); 0: none yet
@@ -283,6 +280,9 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   uint64_t pending_deadline_ms_ = 0;        // ... or this moment at the latest
   uint64_t poll_deadline_ms_ = 0;           // an emulated IDLE's next poll; 0: none
   std::optional<CloseReason> reason_;
+  Phase phase_ = Phase::kHandshake;
+  bool logout_seen_ = false;  // before TLS (afterwards the conversation knows)
+  bool pumping_ = false;
 };
 
 }  // namespace imapfront

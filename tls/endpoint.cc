@@ -70,8 +70,8 @@ Endpoint::Status Endpoint::Fail(int ret) {
     case SSL_ERROR_ZERO_RETURN:
       return Status::kClosed;
     default:
-      error_ =
-          TakeErrorString(err == SSL_ERROR_SYSCALL ? "unexpected end of stream" : "TLS failure");
+      error_ = std::make_unique<std::string>(
+          TakeErrorString(err == SSL_ERROR_SYSCALL ? "unexpected end of stream" : "TLS failure"));
       input_ = {};
       return Status::kError;
   }
@@ -95,7 +95,7 @@ bool Endpoint::Write(std::span<const uint8_t> plaintext) {
     int len = static_cast<int>(std::min(plaintext.size(), static_cast<size_t>(INT_MAX)));
     int ret = SSL_write(ssl_.get(), plaintext.data(), len);
     if (ret <= 0) {
-      error_ = TakeErrorString("TLS write failed");
+      error_ = std::make_unique<std::string>(TakeErrorString("TLS write failed"));
       return false;
     }
     plaintext = plaintext.subspan(static_cast<size_t>(ret));

@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "tls/boringssl.h"
 #include "tls/version.h"
@@ -65,7 +66,8 @@ class Endpoint {
   void SendCloseNotify();
 
   bool handshake_done() const { return handshake_done_; }
-  const std::string& error() const { return error_; }
+  // Why the connection failed; empty before a failure.
+  std::string_view error() const { return error_ ? std::string_view(*error_) : std::string_view(); }
   const char* version() const { return SSL_get_version(ssl_.get()); }
   // The negotiated version (handshake done); nullopt for one this build
   // never offers (SSL 3, DTLS).
@@ -85,7 +87,7 @@ class Endpoint {
   bssl::UniquePtr<SSL> ssl_;
   CiphertextSink* sink_;
   std::span<const uint8_t> input_;
-  std::string error_;
+  std::unique_ptr<std::string> error_;  // made on failure: a live endpoint pays a pointer
   bool handshake_done_ = false;
   bool close_notify_sent_ = false;
 };

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <random>
 #include <string>
 
 #include "proxy/byte_queue.h"
@@ -62,6 +63,30 @@ TEST_CASE("spans handed out stay valid while more is appended") {
   const uint8_t* p = spans[0].data();
   q.Append(Bytes(std::string(50000, 'x')));
   CHECK(std::string(reinterpret_cast<const char*>(p), 5) == "first");
+}
+
+TEST_CASE("random appends, consumes and clears match a string model") {
+  std::mt19937 rng(14);
+  ByteQueue q;
+  std::string model;
+  for (int round = 0; round < 3000; ++round) {
+    const auto op = rng() % 10;
+    if (op < 5) {
+      std::string piece(rng() % 40000, static_cast<char>('a' + round % 26));
+      q.Append(Bytes(piece));
+      model += piece;
+    } else if (op < 9) {
+      const size_t n = model.empty() ? 0 : rng() % (model.size() + 1);
+      q.Consume(n);
+      model.erase(0, n);
+    } else {
+      q.Clear();
+      model.clear();
+    }
+    REQUIRE(q.size() == model.size());
+    REQUIRE(q.empty() == model.empty());
+    if (model.size() <= 64 * 16000) REQUIRE(Contents(q) == model);
+  }
 }
 
 }  // namespace
