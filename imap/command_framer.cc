@@ -115,13 +115,17 @@ CommandStep CommandFramer::FinishLine(std::span<const uint8_t> line, size_t cons
 }
 
 void CommandFramer::StartCommand(std::string_view content) {
-  tag_ = NextToken(&content);
+  const std::string_view tag = NextToken(&content);
   std::string_view name = NextToken(&content);
-  name_ = AsciiUpper(name.substr(0, std::min<size_t>(name.size(), 32)));
-  verb_ = VerbOf(name_);
-  if (!tag_.empty()) {
+  name = name.substr(0, std::min<size_t>(name.size(), 32));
+  command_.assign(tag);
+  command_.push_back(' ');
+  for (char c : name) command_.push_back(AsciiUpper(c));
+  tag_size_ = tag.size();
+  verb_ = VerbOf(this->name());
+  if (!tag.empty()) {
     if (in_flight_.size() == kMaxInFlight) in_flight_.erase(in_flight_.begin());
-    in_flight_.push_back(TagHash(tag_));
+    in_flight_.push_back(TagHash(tag));
   }
   sent_part_ = false;
   discard_ = Discard::kNo;
@@ -137,7 +141,7 @@ void CommandFramer::FinishSegment(CommandStep& step) {
     switch (discard_) {
       case Discard::kTooBig:
         step.disposition = LineDisposition::kRefuseTooBigNonSync;
-        PopTag(tag_);
+        PopTag(tag());
         return;
       case Discard::kRefusedByServer:
         step.disposition = LineDisposition::kDrop;
@@ -147,7 +151,7 @@ void CommandFramer::FinishSegment(CommandStep& step) {
     }
     // Without a tag no tagged answer can come: the server answers "* BAD"
     // and the client does not wait either.
-    if (!tag_.empty() && (verb_ == Verb::kAuthenticate || verb_ == Verb::kIdle)) {
+    if (!tag().empty() && (verb_ == Verb::kAuthenticate || verb_ == Verb::kIdle)) {
       state_ = State::kBlocked;
       await_ = verb_ == Verb::kIdle ? Await::kIdle : Await::kAuthenticate;
     }
@@ -163,7 +167,7 @@ void CommandFramer::FinishSegment(CommandStep& step) {
       line_mode_ = LineMode::kCommandStart;
       step.disposition = discard_ == Discard::kTooBig ? LineDisposition::kRefuseTooBigNonSync
                                                       : LineDisposition::kDrop;
-      if (discard_ == Discard::kTooBig) PopTag(tag_);
+      if (discard_ == Discard::kTooBig) PopTag(tag());
       return;
     }
     step.disposition = LineDisposition::kDrop;
@@ -182,7 +186,7 @@ void CommandFramer::FinishSegment(CommandStep& step) {
       step.disposition = LineDisposition::kRefuseTooBigSync;
       step.command_end = true;
       line_mode_ = LineMode::kCommandStart;
-      PopTag(tag_);
+      PopTag(tag());
       return;
     }
     step.disposition = LineDisposition::kDrop;
@@ -197,7 +201,7 @@ void CommandFramer::FinishSegment(CommandStep& step) {
     return;
   }
   step.disposition = literal.non_sync ? LineDisposition::kForwardAsSync : LineDisposition::kForward;
-  if (tag_.empty() && !literal.non_sync) {
+  if (tag().empty() && !literal.non_sync) {
     // An untagged command gets "* BAD", never a "+": no data will follow.
     step.command_end = true;
     line_mode_ = LineMode::kCommandStart;
@@ -241,7 +245,7 @@ bool CommandFramer::OnServerContinuation() {
 
 void CommandFramer::OnServerTagged(std::string_view tag) {
   // An earlier command with the same tag does not end the current one.
-  if (!PopTag(tag) || tag != tag_) return;
+  if (!PopTag(tag) || tag != this->tag()) return;
   if (idling_ || line_mode_ == LineMode::kSaslResponse) {
     // The server ended the IDLE or the authentication exchange itself.
     idling_ = false;
@@ -271,13 +275,13 @@ void CommandFramer::OnServerTagged(std::string_view tag) {
 
 void CommandFramer::AnsweredLocally() {
   if (line_mode_ == LineMode::kCommandContinue) discard_ = Discard::kRefusedByServer;
-  OnServerTagged(tag_);
+  OnServerTagged(tag());
 }
 
 void CommandFramer::OnServerUntaggedBad() {
   if (in_flight_.empty()) return;
-  if (in_flight_.size() == 1 && in_flight_.front() == TagHash(tag_)) {
-    OnServerTagged(tag_);
+  if (in_flight_.size() == 1 && in_flight_.front() == TagHash(tag())) {
+    OnServerTagged(tag());
     return;
   }
   in_flight_.erase(in_flight_.begin());  // the oldest: an earlier command's

@@ -118,8 +118,11 @@ class CommandFramer {
   // Client commands awaiting their tagged answer.
   size_t tags_in_flight() const { return in_flight_.size(); }
   // The current (or last) command's tag and upper-cased name.
-  const std::string& tag() const { return tag_; }
-  const std::string& name() const { return name_; }
+  std::string_view tag() const { return std::string_view(command_).substr(0, tag_size_); }
+  std::string_view name() const {
+    return command_.size() > tag_size_ ? std::string_view(command_).substr(tag_size_ + 1)
+                                       : std::string_view();
+  }
   Verb verb() const { return verb_; }
 
  private:
@@ -139,8 +142,10 @@ class CommandFramer {
   CommandFramerOptions options_;
   uint64_t literal_left_ = 0;
   HeldBytes line_;  // a line straddling feeds
-  std::string tag_;
-  std::string name_;
+  // The current command's tag, a space and its upper-cased name (at most
+  // 32 bytes): one string, short enough for most commands to need no heap.
+  std::string command_;
+  size_t tag_size_ = 0;
   State state_ = State::kLine;
   LineMode line_mode_ = LineMode::kCommandStart;
   Await await_ = Await::kNothing;

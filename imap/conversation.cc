@@ -74,7 +74,8 @@ void Conversation::ClientLine(const CommandStep& step) {
       // framers: both belong between the client and imapfront, which offers
       // neither here. The backend never sees them.
       commands_.AnsweredLocally();
-      AnswerClient(commands_.tag() + " BAD " + commands_.name() + " is not available here\r\n");
+      AnswerClient(std::string(commands_.tag()) + " BAD " + std::string(commands_.name()) +
+                   " is not available here\r\n");
       return;
     }
   }
@@ -95,10 +96,10 @@ void Conversation::ClientLine(const CommandStep& step) {
     case LineDisposition::kDrop:
       return;
     case LineDisposition::kRefuseTooBigSync:
-      AnswerClient(commands_.tag() + " NO [TOOBIG] Literal too large\r\n");
+      AnswerClient(std::string(commands_.tag()) + " NO [TOOBIG] Literal too large\r\n");
       return;
     case LineDisposition::kRefuseTooBigNonSync:
-      AnswerClient(commands_.tag() + " BAD [TOOBIG] Literal too large\r\n");
+      AnswerClient(std::string(commands_.tag()) + " BAD [TOOBIG] Literal too large\r\n");
       return;
     case LineDisposition::kTooBigMidCommand:
       halted_ = true;
@@ -121,7 +122,9 @@ void Conversation::NoteUser(const CommandStep& step) {
   if (!step.command_start) return;
   user_next_ = UserSource::kNone;  // a refused AUTHENTICATE leaves nothing pending
   const Verb verb = commands_.verb();
-  if (verb == Verb::kLogin || verb == Verb::kAuthenticate) login_tag_ = commands_.tag();
+  if (verb == Verb::kLogin || verb == Verb::kAuthenticate) {
+    login_tag_ = std::make_unique<std::string>(commands_.tag());
+  }
   switch (verb) {
     case Verb::kLogin:
       if (auto login = ParseLoginUser(line)) {
@@ -287,9 +290,9 @@ void Conversation::OnResponseLine(const ResponseLine& line) {
         SendOwnCommands();
         return;
       }
-      if (!login_tag_.empty() && line.tag == login_tag_) {
+      if (login_tag_ && line.tag == *login_tag_) {
         login_ = line.status == "OK" ? Login::kOk : Login::kFailed;
-        login_tag_.clear();
+        login_tag_.reset();
       }
       commands_.OnServerTagged(line.tag);
       break;

@@ -249,7 +249,9 @@ class Conversation final : private ResponseVisitor {
   ResponseFramer responses_;
   std::string local_answers_;
   std::string user_;
-  std::string login_tag_;  // the LOGIN or AUTHENTICATE awaiting its answer
+  // The LOGIN or AUTHENTICATE awaiting its answer; made for it, so a
+  // session pays a pointer between logins.
+  std::unique_ptr<std::string> login_tag_;
   Base64Decoder decode_base64_ = nullptr;
   bool emulate_literal_plus_ = false;
   bool greeted_ = false;

@@ -172,7 +172,7 @@ bool Conversation::OwnCommandsMayGo() const {
 // imapfront's tagged answer to the client's current command: the framer
 // drops what the client still sends of it.
 void Conversation::AnswerCurrent(std::string_view text) {
-  std::string line = commands_.tag();
+  std::string line(commands_.tag());
   commands_.AnsweredLocally();
   line += ' ';
   line += text;
@@ -271,7 +271,7 @@ void Conversation::ServeDeferred() {
 }
 
 void Conversation::ServeCommand(std::string_view line, bool command_end) {
-  const std::string tag = commands_.tag();
+  const std::string tag(commands_.tag());
   if (!IsValidTag(tag)) {
     commands_.AnsweredLocally();
     AnswerClient("* BAD Invalid tag\r\n");

@@ -181,7 +181,7 @@ void LoginGate::Line(const CommandStep& step, Result& result) {
                                                  : "BAD Log in first");
     return;
   }
-  const std::string& tag = commands_->tag();
+  const std::string tag(commands_->tag());
   switch (verb) {
     case Verb::kCapability:
       result.answers += "* CAPABILITY ";
@@ -199,7 +199,7 @@ void LoginGate::Line(const CommandStep& step, Result& result) {
       return;
     case Verb::kStartTls:
     case Verb::kCompress:
-      Complete(result, "BAD " + commands_->name() + " is not available here");
+      Complete(result, "BAD " + std::string(commands_->name()) + " is not available here");
       return;
     case Verb::kAuthenticate:
       Authenticate(AfterName(content), result);

@@ -45,7 +45,7 @@ StartTlsGate::Result StartTlsGate::Feed(std::span<const uint8_t> bytes) {
 }
 
 void StartTlsGate::Answer(const CommandStep& step, Result& result) {
-  const std::string tag = commands_->tag().empty() ? "*" : commands_->tag();
+  const std::string tag(commands_->tag().empty() ? std::string_view("*") : commands_->tag());
   const Verb verb = commands_->verb();
   const bool literal = step.literal || step.disposition != LineDisposition::kForward;
   ++result.commands;

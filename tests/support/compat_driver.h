@@ -68,7 +68,7 @@ class LegacyBackend {
   }
 
   void Line(const CommandStep& step, std::string& out) {
-    const std::string tag = framer_.tag();
+    const std::string tag(framer_.tag());
     if (step.continuation) {
       violations.push_back("continuation " + std::string(AsText(step.bytes)));
       return;
@@ -79,7 +79,7 @@ class LegacyBackend {
       return;
     }
     if (!step.command_end) return;
-    const std::string& name = framer_.name();
+    const std::string name(framer_.name());
     const std::string line(StripLineEnding(AsText(step.bytes)));
     static const std::vector<std::string> kIllegal = {"IDLE",         "UNSELECT", "ID",
                                                       "AUTHENTICATE", "CLOSE",    "DONE"};

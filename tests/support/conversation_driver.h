@@ -68,7 +68,7 @@ class FakeBackend {
   }
 
   void Line(const CommandStep& step, std::string& out) {
-    const std::string tag = framer_.tag();
+    const std::string tag(framer_.tag());
     const bool own = tag.starts_with(kOwnPrefix);
     if (step.command_start) {
       ++commands_;

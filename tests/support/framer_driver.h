@@ -113,7 +113,7 @@ inline CommandRun RunCommands(const std::vector<std::string>& parts, CommandFram
           if (answer == '+') {
             run.events.push_back(framer.OnServerContinuation() ? "server:+" : "server:+(eaten)");
           } else {
-            run.events.push_back("server:tagged " + framer.tag());
+            run.events.push_back("server:tagged " + std::string(framer.tag()));
             framer.OnServerTagged(framer.tag());
           }
           break;
@@ -130,7 +130,8 @@ inline CommandRun RunCommands(const std::vector<std::string>& parts, CommandFram
         case CommandStep::Kind::kLine: {
           end_literal();
           std::string e = std::string("line ") + Name(step.disposition);
-          if (step.command_start) e += " start(" + framer.tag() + " " + framer.name() + ")";
+          if (step.command_start)
+            e += " start(" + std::string(framer.tag()) + " " + std::string(framer.name()) + ")";
           if (step.command_end) e += " end";
           if (step.continuation) e += " cont";
           if (step.literal) {
