@@ -11,7 +11,7 @@ void Session::ConnectNextBackend() {
   // Down backends are skipped while another of the route is up.
   const RouteBackends states = runtime_->BackendsOf(route_);
   while (backend_index_ < route_->backends.size() && states.Skip(backend_index_)) {
-    LogEvent(LogLevel::kDebug, "backend_skipped", id_, client_address_)
+    LogEvent(LogLevel::kDebug, "backend_skipped", id_, client_address())
         .Add("route", route_->name)
         .Add("backend", route_->backends[backend_index_].text)
         .Add("why", "down");
@@ -103,7 +103,7 @@ void Session::BackendConnectFailed(const char* why) {
   if (BackendState* state = runtime_->BackendsOf(route_).at(backend_index_)) {
     state->connect_failures.fetch_add(1, std::memory_order_relaxed);
   }
-  LogEvent(LogLevel::kWarn, "backend_failed", id_, client_address_)
+  LogEvent(LogLevel::kWarn, "backend_failed", id_, client_address())
       .Add("listener", listener_->name)
       .Add("route", route_->name)
       .Add("backend", route_->backends[backend_index_].text)
@@ -211,7 +211,7 @@ void Session::BackendGreeted() {
 
 // The session relays from now on (after the greeting, or a login at the proxy).
 void Session::LogSessionStart() const {
-  LogEvent(LogLevel::kInfo, "session_start", id_, client_address_)
+  LogEvent(LogLevel::kInfo, "session_start", id_, client_address())
       .Add("listener", listener_->name)
       .Add("sni", tls_->server_name())
       .Add("route", route_->name)

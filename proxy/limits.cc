@@ -1,5 +1,6 @@
 #include "proxy/limits.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -18,6 +19,22 @@ IpKey IpKeyOf(const sockaddr_storage& addr) {
     std::memcpy(key.data() + 12, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, 4);
   }
   return key;
+}
+
+sockaddr_storage AddressOf(const IpKey& ip, uint16_t port, bool v6) {
+  sockaddr_storage addr{};
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    std::memcpy(&a->sin6_addr, ip.data(), ip.size());
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    std::memcpy(&a->sin_addr, ip.data() + 12, 4);
+  }
+  return addr;
 }
 
 size_t ConnectionCounts::KeyHash::operator()(const IpKey& k) const {

@@ -20,6 +20,9 @@ namespace imapfront {
 // An IPv4 or IPv6 address (IPv4 as v4-mapped IPv6), without the port.
 using IpKey = std::array<uint8_t, 16>;
 IpKey IpKeyOf(const sockaddr_storage& addr);
+// The inverse, with the port: an AF_INET6 address when |v6|, else AF_INET
+// (from the key's v4-mapped form).
+sockaddr_storage AddressOf(const IpKey& ip, uint16_t port, bool v6);
 
 class ConnectionCounts {
  public:

@@ -108,7 +108,7 @@ void Session::OnWriteDone(uv_write_t* req, int status) {
 void Session::OnTimer(Session* self) {
   switch (self->phase_) {
     case Phase::kProxyHeader:
-      LogEvent(LogLevel::kInfo, "proxy_header_timeout", self->id_, self->client_address_)
+      LogEvent(LogLevel::kInfo, "proxy_header_timeout", self->id_, self->client_address())
           .Add("listener", self->listener_->name);
       self->Close(CloseReason::kHandshakeTimeout);  // not a byte: the balancer's client is unknown
       break;
@@ -281,7 +281,7 @@ void Session::RelayDeadlines(uint64_t now) {
     return;
   }
   if (!pending_end_ && l.max_lifetime > 0 && now - born_ms_ >= Ms(l.max_lifetime)) {
-    LogEvent(LogLevel::kInfo, "lifetime_reached", id_, client_address_).Add("route", route_->name);
+    LogEvent(LogLevel::kInfo, "lifetime_reached", id_, client_address()).Add("route", route_->name);
     EndWhenQuiet(CloseReason::kLifetime, now + Ms(l.lifetime_grace));
     return;
   }
@@ -396,7 +396,7 @@ AccessLogEntry Session::EndRecord(CloseReason reason) const {
   AccessLogEntry entry;
   entry.ts = UtcTimestamp();
   entry.conn = id_;
-  entry.client = client_address_;
+  entry.client = client_address();
   entry.listener = listener_->name;
   if (route_) entry.route = route_->name;
   entry.sni = known(tls_up && *tls_->server_name(), tls_up ? tls_->server_name() : "");
@@ -425,7 +425,7 @@ AccessLogEntry Session::EndRecord(CloseReason reason) const {
 }
 
 void Session::LogEnd(const AccessLogEntry& end) const {
-  LogEvent(LogLevel::kInfo, "session_end", id_, client_address_)
+  LogEvent(LogLevel::kInfo, "session_end", id_, client_address())
       .Add("listener", end.listener)
       .Add("sni", end.sni.value_or(""))
       .Add("route", end.route.value_or(""))

@@ -198,6 +198,10 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   // The client's address (forwarded, or the peer's) and where it reached
   // imapfront; false when the client's socket is gone already.
   bool ClientAddresses(sockaddr_storage* source, sockaddr_storage* local) const;
+  // The client's address as logs show it ("203.0.113.7:51234",
+  // "[2001:db8::7]:51234"; "-" when it was never known): made from the slot's
+  // address (or the PROXY header's source) when a log line needs it.
+  std::string client_address() const;
   // forward_client "id": the ID command; nullopt when the client is gone.
   std::optional<std::string> ForwardIdCommand() const;
   void BackendConnected();  // the PROXY header for the backend
@@ -224,7 +228,6 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   const BackendAddress* backend_used_ = nullptr;  // the backend that greeted
   SessionCounters* route_counters_ = nullptr;
   uint64_t id_;
-  std::string client_address_;
   std::optional<ConnectionSlot> slot_;  // this connection in the shared caps
   const char* over_limit_ = nullptr;    // which cap it is over, if any
 
@@ -239,7 +242,6 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   std::unique_ptr<net::ProxyHeaderParser> proxy_header_;  // kProxyHeader only
   std::unique_ptr<sockaddr_storage> forwarded_source_;    // the PROXY header's source
   std::unique_ptr<imap::StartTlsGate> gate_;              // kPlain only (not kept in every session)
-  size_t backend_index_ = 0;                              // the backend being tried or used
   // While a backend is being connected to (name, connect, greeting); a
   // relaying session pays one pointer.
   struct Connecting {
@@ -276,9 +278,12 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   uint64_t born_ms_ = 0;
   uint64_t handshake_start_ns_ = 0;         // the client's first TLS byte (uv_hrtime); 0: none yet
   uint64_t connect_start_ns_ = 0;           // the current backend attempt began
-  std::optional<CloseReason> pending_end_;  // lifetime or shutdown, waiting for quiet
-  uint64_t pending_deadline_ms_ = 0;        // ... or this moment at the latest
+  uint64_t pending_deadline_ms_ = 0;        // pending_end_ at the latest
   uint64_t poll_deadline_ms_ = 0;           // an emulated IDLE's next poll; 0: none
+  uint32_t backend_index_ = 0;              // the backend being tried or used
+  uint16_t client_port_ = 0;                // the peer's port (its address is slot_'s)
+  bool client_v6_ = false;                  // ... and the peer is IPv6
+  std::optional<CloseReason> pending_end_;  // lifetime or shutdown, waiting for quiet
   std::optional<CloseReason> reason_;
   Phase phase_ = Phase::kHandshake;
   bool logout_seen_ = false;  // before TLS (afterwards the conversation knows)

@@ -19,19 +19,19 @@ void Session::Start() {
   if (r < 0 || (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)) {
     // Gone before we asked (a reset right after accept): nothing to serve,
     // and no address to count it under.
-    client_address_ = std::string("-");  // moved in: GCC 12 misreads assign(const char*)
-    LogEvent(LogLevel::kDebug, "peer_unknown", id_, client_address_)
+    LogEvent(LogLevel::kDebug, "peer_unknown", id_, client_address())
         .Add("listener", listener_->name)
         .Add("error", r < 0 ? uv_strerror(r) : "not IP");
     Close(CloseReason::kClientClosed);
     return;
   }
-  client_address_ = net::EndpointText(peer);
+  client_port_ = net::PortOf(peer);
+  client_v6_ = peer.ss_family == AF_INET6;
   uv_tcp_nodelay(&client_.tcp, 1);
   last_activity_ms_ = uv_now(host_->loop());
   tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
                                          static_cast<tls::CiphertextSink*>(this));
-  LogEvent(LogLevel::kDebug, "accept", id_, client_address_).Add("listener", listener_->name);
+  LogEvent(LogLevel::kDebug, "accept", id_, client_address()).Add("listener", listener_->name);
   // handshake_timeout runs from accept to TLS, the PROXY header and the
   // plaintext part included.
   ArmTimer(limits().handshake_timeout);
@@ -41,7 +41,7 @@ void Session::Start() {
     slot_.emplace(&host_->counts());
     slot_->SetClient(peer, false);
     if (!net::AnyContains(runtime_->config->trusted_proxies, peer)) {
-      LogEvent(LogLevel::kWarn, "proxy_untrusted", id_, client_address_)
+      LogEvent(LogLevel::kWarn, "proxy_untrusted", id_, client_address())
           .Add("listener", listener_->name)
           .Add("error", "not in trusted_proxies");
       Close(CloseReason::kProtocolError);
@@ -87,7 +87,7 @@ void Session::OnClientRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
   } else if (nread == UV_EOF) {
     self->ClientEof();
   } else if (nread < 0) {
-    LogEvent(LogLevel::kDebug, "client_read_error", self->id_, self->client_address_)
+    LogEvent(LogLevel::kDebug, "client_read_error", self->id_, self->client_address())
         .Add("error", uv_strerror(static_cast<int>(nread)));
     self->client_.Fail();
     self->ClientEof();
@@ -176,7 +176,7 @@ void Session::ClientBytes(std::span<const uint8_t> ciphertext) {
       case tls::Endpoint::Status::kError:
         if (!deliver()) return;
         if (!tls_->handshake_done()) host_->stats().Add(Counter::kTlsHandshakeFailures);
-        LogEvent(LogLevel::kInfo, "tls_error", id_, client_address_)
+        LogEvent(LogLevel::kInfo, "tls_error", id_, client_address())
             .Add("listener", listener_->name)
             .Add("error", tls_->error());
         Close(CloseReason::kTlsError);
@@ -240,7 +240,7 @@ void Session::HandshakeDone() {
   const char* sni = tls_->server_name();
   route_ = runtime_->config->SelectRoute(listener_->name, sni);
   if (!route_) {
-    LogEvent(LogLevel::kWarn, "no_route", id_, client_address_)
+    LogEvent(LogLevel::kWarn, "no_route", id_, client_address())
         .Add("listener", listener_->name)
         .Add("sni", sni);
     Close(CloseReason::kNoRoute, "[UNAVAILABLE] No server for this name");
@@ -250,7 +250,7 @@ void Session::HandshakeDone() {
     // The route is chosen by the login name, at each attempt.
     route_ = nullptr;
     if (over_limit_) {
-      LogEvent(LogLevel::kWarn, "over_limit", id_, client_address_)
+      LogEvent(LogLevel::kWarn, "over_limit", id_, client_address())
           .Add("listener", listener_->name)
           .Add("limit", over_limit_);
       Close(CloseReason::kLimit, kTooManyBye);
@@ -273,7 +273,7 @@ void Session::HandshakeDone() {
     over_limit_ = "route max_connections";
   }
   if (over_limit_) {
-    LogEvent(LogLevel::kWarn, "over_limit", id_, client_address_)
+    LogEvent(LogLevel::kWarn, "over_limit", id_, client_address())
         .Add("listener", listener_->name)
         .Add("route", route_->name)
         .Add("limit", over_limit_);

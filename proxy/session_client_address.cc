@@ -16,7 +16,7 @@ void Session::ProxyHeaderBytes(std::span<const uint8_t> bytes) {
       return;
     case net::ProxyHeaderParser::State::kInvalid:
       // Not a byte back: whoever this is, it does not speak to imapfront.
-      LogEvent(LogLevel::kWarn, "proxy_header_invalid", id_, client_address_)
+      LogEvent(LogLevel::kWarn, "proxy_header_invalid", id_, client_address())
           .Add("listener", listener_->name)
           .Add("error", proxy_header_->error());
       Close(CloseReason::kProtocolError);
@@ -24,13 +24,12 @@ void Session::ProxyHeaderBytes(std::span<const uint8_t> bytes) {
     case net::ProxyHeaderParser::State::kDone:
       break;
   }
-  const std::string balancer = client_address_;
+  const std::string balancer = client_address();
   if (proxy_header_->has_addresses()) {
     forwarded_source_ = std::make_unique<sockaddr_storage>(proxy_header_->source());
-    client_address_ = net::EndpointText(*forwarded_source_);
     slot_->SetClient(*forwarded_source_, true);
   }
-  LogEvent(LogLevel::kDebug, "proxy_header", id_, client_address_)
+  LogEvent(LogLevel::kDebug, "proxy_header", id_, client_address())
       .Add("listener", listener_->name)
       .Add("proxy", balancer)
       .Add("version", proxy_header_->version())
@@ -39,6 +38,13 @@ void Session::ProxyHeaderBytes(std::span<const uint8_t> bytes) {
   Admit();
   // The ClientHello (or a first command) may have come in the same read.
   if (used < bytes.size() && phase_ != Phase::kClosing) ClientBytes(bytes.subspan(used));
+}
+
+std::string Session::client_address() const {
+  if (forwarded_source_) return net::EndpointText(*forwarded_source_);
+  if (!slot_) return "-";  // gone before its address was asked for
+  // The peer: its address is the slot's (the connection counts' key).
+  return net::EndpointText(AddressOf(slot_->ip(), client_port_, client_v6_));
 }
 
 bool Session::ClientAddresses(sockaddr_storage* source, sockaddr_storage* local) const {

@@ -104,7 +104,7 @@ void Session::BeginAttempt() {
   login_->result = imap::Conversation::Login::kFailed;  // until one succeeds
   if (host_->auth_throttle().Blocked(slot_->ip(), throttle_policy(), MonotonicMs())) {
     host_->stats().Add(Counter::kAuthThrottled);
-    LogEvent(LogLevel::kWarn, "login", id_, client_address_)
+    LogEvent(LogLevel::kWarn, "login", id_, client_address())
         .Add("listener", listener_->name)
         .Add("user", login_->user)
         .Add("result", "throttled");
@@ -121,7 +121,7 @@ void Session::BeginAttempt() {
   }
   const uint64_t max = route_->limits.max_connections;
   if (slot_->EnterRoute(route_->name) > max && max) {
-    LogEvent(LogLevel::kWarn, "over_limit", id_, client_address_)
+    LogEvent(LogLevel::kWarn, "over_limit", id_, client_address())
         .Add("listener", listener_->name)
         .Add("route", route_->name)
         .Add("limit", "route max_connections");
@@ -191,7 +191,7 @@ void Session::LoginSucceeded(std::span<const uint8_t> rest) {
   }
   StartConversation();
   phase_ = Phase::kRelay;
-  LogEvent(LogLevel::kInfo, "login", id_, client_address_)
+  LogEvent(LogLevel::kInfo, "login", id_, client_address())
       .Add("listener", listener_->name)
       .Add("user", login_->user)
       .Add("result", "ok")
@@ -217,7 +217,7 @@ void Session::LoginRefused(const char* why) {
       host_->auth_throttle().Failure(slot_->ip(), throttle_policy(), MonotonicMs());
   ++login_->failures;
   const bool last = login_->failures >= runtime_->config->limits.max_login_attempts;
-  LogEvent(LogLevel::kInfo, "login", id_, client_address_)
+  LogEvent(LogLevel::kInfo, "login", id_, client_address())
       .Add("listener", listener_->name)
       .Add("user", login_->user)
       .Add("result", "failed")
@@ -242,7 +242,7 @@ void Session::LoginRefused(const char* why) {
 // failure, and the session stays in the not-authenticated state.
 void Session::AttemptUnavailable(const char* answer, const char* why) {
   if (!login_ || !login_->gate || phase_ == Phase::kClosing) return;
-  LogEvent(LogLevel::kWarn, "login", id_, client_address_)
+  LogEvent(LogLevel::kWarn, "login", id_, client_address())
       .Add("listener", listener_->name)
       .Add("user", login_->user)
       .Add("result", "unavailable")

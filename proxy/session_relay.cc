@@ -59,7 +59,7 @@ void Session::CommandBegan(imap::Verb verb) {
 void Session::Fail(Failure failure) {
   switch (failure) {
     case Failure::kLineTooLong:
-      LogEvent(LogLevel::kInfo, "line_too_long", id_, client_address_)
+      LogEvent(LogLevel::kInfo, "line_too_long", id_, client_address())
           .Add("route", route_->name)
           .Add("max_line_bytes", limits().max_line_bytes);
       Close(CloseReason::kProtocolError, "Line too long");
@@ -115,7 +115,7 @@ void Session::ToClient(std::span<const uint8_t> bytes, ToClientKind kind) {
   }
   bytes_out_ += bytes.size();
   if (!tls_->Write(bytes)) {
-    LogEvent(LogLevel::kInfo, "tls_error", id_, client_address_)
+    LogEvent(LogLevel::kInfo, "tls_error", id_, client_address())
         .Add("listener", listener_->name)
         .Add("error", tls_->error());
     Close(CloseReason::kTlsError);

@@ -35,7 +35,7 @@ namespace imapfront {
   X(kShutdown, "shutdown")                      \
   X(kAuthFailed, "auth_failed")
 
-enum class CloseReason {
+enum class CloseReason : uint8_t {
 #define IMAPFRONT_ENUM(id, name) id,
   IMAPFRONT_CLOSE_REASONS(IMAPFRONT_ENUM)
 #undef IMAPFRONT_ENUM

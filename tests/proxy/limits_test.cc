@@ -34,6 +34,11 @@ sockaddr_storage V6(const std::string& ip, uint16_t port = 993) {
   return ss;
 }
 
+uint16_t PortOfForTest(const sockaddr_storage& addr) {
+  return ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port
+                                          : reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+}
+
 // How many connections |counts| holds in all, without changing it.
 uint64_t Total(ConnectionCounts& counts) {
   uint64_t n = counts.AddTotal() - 1;
@@ -66,6 +71,26 @@ TEST_CASE("IpKeyOf: IPv4 as v4-mapped IPv6, IPv6 as is, the port left out") {
   CHECK(IpKeyOf(V6("2001:db8::1", 4)) == v6);
   // Not the v4-mapped form: another address.
   CHECK(IpKeyOf(V6("::192.0.2.1")) != v4);
+}
+
+TEST_CASE("AddressOf: IpKeyOf's inverse, the port and the family restored") {
+  for (const sockaddr_storage& addr :
+       {V4("192.0.2.1", 51234), V6("2001:db8::7", 993), V6("::ffff:192.0.2.1", 1), V6("::1", 2)}) {
+    const bool v6 = addr.ss_family == AF_INET6;
+    const sockaddr_storage back = AddressOf(IpKeyOf(addr), PortOfForTest(addr), v6);
+    REQUIRE(back.ss_family == addr.ss_family);
+    if (v6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+      const auto* b = reinterpret_cast<const sockaddr_in6*>(&back);
+      CHECK(std::memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0);
+      CHECK(a->sin6_port == b->sin6_port);
+    } else {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+      const auto* b = reinterpret_cast<const sockaddr_in*>(&back);
+      CHECK(a->sin_addr.s_addr == b->sin_addr.s_addr);
+      CHECK(a->sin_port == b->sin_port);
+    }
+  }
 }
 
 TEST_CASE("ConnectionCounts: the total counts up and down") {
