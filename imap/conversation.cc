@@ -123,7 +123,8 @@ void Conversation::NoteUser(const CommandStep& step) {
   user_next_ = UserSource::kNone;  // a refused AUTHENTICATE leaves nothing pending
   const Verb verb = commands_.verb();
   if (verb == Verb::kLogin || verb == Verb::kAuthenticate) {
-    login_tag_ = std::make_unique<std::string>(commands_.tag());
+    // An untagged one is answered by nothing that could be matched to it.
+    login_tag_ = commands_.tag().empty() ? nullptr : std::make_unique<std::string>(commands_.tag());
   }
   switch (verb) {
     case Verb::kLogin:

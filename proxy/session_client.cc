@@ -31,7 +31,9 @@ void Session::Start() {
   last_activity_ms_ = uv_now(host_->loop());
   tls_ = std::make_unique<tls::Endpoint>(runtime_->tls->NewSession(),
                                          static_cast<tls::CiphertextSink*>(this));
-  LogEvent(LogLevel::kDebug, "accept", id_, client_address()).Add("listener", listener_->name);
+  // The slot (whose address client_address() reads) is made below.
+  LogEvent(LogLevel::kDebug, "accept", id_, net::EndpointText(peer))
+      .Add("listener", listener_->name);
   // handshake_timeout runs from accept to TLS, the PROXY header and the
   // plaintext part included.
   ArmTimer(limits().handshake_timeout);

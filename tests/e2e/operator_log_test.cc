@@ -74,6 +74,12 @@ TEST_CASE(
   changed["log"] = {{"level", "debug"}, {"access_log", t.access_log}};
   t.proxy.Reload(changed);
   REQUIRE(WaitFor([&] { return t.proxy.Log().find("event=reload ") != std::string::npos; }));
+  {
+    // At debug level: the accept line names the client before anything else is known.
+    auto client = t.Greeted("localhost");
+    REQUIRE(client->Send("b1 LOGOUT\r\n"));
+    CHECK(client->WaitEof());
+  }
   const pid_t pid = t.proxy.pid();
   REQUIRE(t.proxy.Stop() == 0);
 
@@ -116,6 +122,12 @@ TEST_CASE(
   CHECK(end->at("reason") == "logout");
   CHECK(end->at("user") == "user");
   CHECK(std::stod(end->at("duration_seconds")) >= 0);
+
+  const LogfmtFields* accepted = Find(lines, "accept");
+  REQUIRE(accepted);
+  CHECK(accepted->at("level") == "debug");
+  CHECK(accepted->at("client").starts_with("127.0.0.1:"));
+  CHECK(accepted->at("listener") == "imaps");
 
   const LogfmtFields* reopen = Find(lines, "reopen");
   REQUIRE(reopen);

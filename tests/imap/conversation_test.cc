@@ -197,6 +197,29 @@ TEST_CASE("conversation: the client waits for '+', and resumes after it") {
   CHECK_FALSE(conv.CommandInProgress());
 }
 
+TEST_CASE("conversation: how a login went, from the tagged answer to the LOGIN only") {
+  for (const char* answer : {"a1 OK in\r\n", "a1 NO wrong\r\n"}) {
+    RecordingSink sink;
+    Conversation conv({}, &sink);
+    conv.OnBackendGreeting(AsBytes("* OK hi\r\n"), true);
+    conv.OnClientBytes(AsBytes("a1 LOGIN alice secret\r\n"));
+    CHECK(conv.login() == Conversation::Login::kNone);
+    conv.OnBackendBytes(AsBytes("a0 OK not this one\r\n"));
+    CHECK(conv.login() == Conversation::Login::kNone);
+    conv.OnBackendBytes(AsBytes(answer));
+    CHECK(conv.login() ==
+          (answer[3] == 'O' ? Conversation::Login::kOk : Conversation::Login::kFailed));
+  }
+  // An untagged LOGIN (a broken client) is matched by no answer, not even
+  // by a line whose first word is empty too.
+  RecordingSink sink;
+  Conversation conv({}, &sink);
+  conv.OnBackendGreeting(AsBytes("* OK hi\r\n"), true);
+  conv.OnClientBytes(AsBytes(" LOGIN alice secret\r\n"));
+  conv.OnBackendBytes(AsBytes(" NO Unknown command\r\n"));
+  CHECK(conv.login() == Conversation::Login::kNone);
+}
+
 TEST_CASE("conversation: login names from LOGIN and AUTHENTICATE PLAIN, never the password") {
   for (const std::string& login :
        {std::string("a LOGIN alice secret\r\n"), std::string("a LOGIN \"alice\" secret\r\n")}) {
