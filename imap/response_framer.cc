@@ -18,6 +18,19 @@ std::string_view TokenAt(std::string_view text, size_t from, bool* complete) {
   return text.substr(from, end - from);
 }
 
+// A tagged response's tag, split as the command framer splits a client's
+// tag (so that the two agree on which answer is whose): at the first space,
+// or at the line's end ("\r\n" or "\n"); a CR inside the line is part of
+// it. Sets *complete when its end has been seen.
+std::string_view TagAt(std::string_view text, bool* complete) {
+  const size_t end = text.find_first_of(" \n");
+  *complete = end != std::string_view::npos;
+  if (!*complete) return text;
+  std::string_view tag = text.substr(0, end);
+  if (text[end] == '\n' && tag.ends_with('\r')) tag.remove_suffix(1);
+  return tag;
+}
+
 constexpr std::string_view kStatusWords[] = {"OK", "NO", "BAD", "BYE", "PREAUTH"};
 
 // 1 + the index of |word| in kStatusWords, compared case-insensitively; 0
@@ -85,8 +98,10 @@ ResponseFramer::Class ResponseFramer::Classify() {
     return Class::kHeld;
   }
   if (first != "*") {
+    const std::string_view tag = TagAt(held, &complete);
+    if (!complete) return held_.size() > max_held_line_ ? Class::kData : Class::kUndecided;
     kind_ = ResponseLine::Kind::kTagged;
-    tag_size_ = first.size();
+    tag_size_ = tag.size();
     return Class::kHeld;
   }
   if (held.size() <= first.size() || held[first.size()] != ' ') return Class::kData;

@@ -4,8 +4,10 @@
 
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "imap/command_framer.h"
 #include "imap/response_framer.h"
 #include "tests/support/framer_driver.h"
 
@@ -135,6 +137,24 @@ TEST_CASE("response framer: a tagged line cut off after it overflowed passes eac
     std::string passed;
     RunResponses(Split(line, cuts), 64, &passed, /*finish=*/true);
     REQUIRE(passed == line);
+  }
+}
+
+TEST_CASE("response framer: a tag is split as the command framer splits it, a bare CR in it") {
+  // "a3\rp IDLE" is the client's command with the tag "a3\rp": its answer
+  // must not read as an answer to a command tagged "a3".
+  auto events = RunResponses({"a3\rp OK done\r\na4\r\na5\r\r\n"}, 1024, nullptr);
+  REQUIRE(events.size() == 6);
+  CHECK(events[0] == "line tagged a3\rp OK: a3\rp OK done\r\n");
+  CHECK(events[2] == "line tagged a4 : a4\r\n");
+  CHECK(events[4] == "line tagged a5\r : a5\r\r\n");
+  // The command framer's tags for the same lines from a client.
+  for (const auto& [line, tag] : {std::pair<std::string, std::string>{"a3\rp NOOP\r\n", "a3\rp"},
+                                  {"a4\r\n", "a4"},
+                                  {"a5\r\r\n", "a5\r"}}) {
+    CommandFramer commands({});
+    REQUIRE(commands.Next(Bytes(line)).kind == CommandStep::Kind::kLine);
+    CHECK(commands.tag() == tag);
   }
 }
 
