@@ -1,5 +1,14 @@
-# Shared by side-by-side.sh and scale.sh (sourced): process control by PID
-# and imapfront's benchmark config.
+# Shared by side-by-side.sh and scale.sh (sourced after ROOT is set): the
+# programs, process control by PID, readiness, and imapfront's benchmark
+# config.
+
+BUILD=${BUILD:-$ROOT/build}
+IMAPFRONT=${IMAPFRONT:-$BUILD/imapfront}
+LG=$BUILD/tests/imapfront_loadgen
+SINK=$BUILD/tests/imapfront_sink
+for bin in "$IMAPFRONT" "$LG" "$SINK"; do
+  [[ -x $bin ]] || { echo "missing $bin: build first (cmake --build build)" >&2; exit 1; }
+done
 
 tree_of() {  # pid -> itself and all descendants
   local k
@@ -16,6 +25,18 @@ stop() {  # pid: TERM the tree, KILL what is left after 10 s
   kill -KILL $pids 2>/dev/null
   wait "$1" 2>/dev/null
   return 0
+}
+
+# wait_ready PID PORT: true once a one-command session through 127.0.0.1:PORT
+# succeeds; false if PID exits first or after 15 s.
+wait_ready() {
+  local i
+  for i in $(seq 75); do
+    kill -0 "$1" 2>/dev/null || return 1
+    "$LG" small -c 1 -k 1 -t 1 --login -p "$2" --timeout 2 >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  return 1
 }
 
 # imapfront_config FILE WORKERS CERT KEY LISTEN_PORT SINK_PORT MAX_CONNECTIONS ACCESS_LOG

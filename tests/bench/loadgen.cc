@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -39,6 +40,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -60,7 +62,7 @@ const char* const kScenarioNames[] = {"bulk", "small", "handshake", "idle"};
 
 struct Options {
   int scenario = -1;
-  const char* host = "127.0.0.1";
+  std::string host = "127.0.0.1";
   int port = 10993;
   bool plain = false, login = false, fd_check = false;
   int conns = -1, threads = 0;
@@ -72,7 +74,7 @@ struct Options {
   double settle = 1, hold = 2, timeout = 120;
   int pid = 0, sink_pid = 0;
   int sources = 1;
-  const char* label = "-";
+  std::string label = "-";
 };
 Options opt;
 
@@ -907,56 +909,33 @@ std::vector<double> Gather(std::vector<double> Worker::*field) {
   return all;
 }
 
-int64_t parse_size_fail = 0;
-int64_t ParseSize(const char* s) {
-  char* e;
-  double v = strtod(s, &e);
-  switch (*e) {
+// "256M", "1G", "16384": a byte count with an optional K/M/G (1024-based)
+// suffix; nullopt for anything else.
+std::optional<int64_t> ParseSize(const std::string& text) {
+  char* end = nullptr;
+  double v = strtod(text.c_str(), &end);
+  if (end == text.c_str() || v < 0) return std::nullopt;
+  switch (*end) {
     case 'k':
     case 'K':
       v *= 1024;
+      ++end;
       break;
     case 'm':
     case 'M':
       v *= 1024 * 1024;
+      ++end;
       break;
     case 'g':
     case 'G':
       v *= 1024.0 * 1024 * 1024;
-      break;
-    case 0:
+      ++end;
       break;
     default:
-      ++parse_size_fail;
+      break;
   }
+  if (*end != 0) return std::nullopt;
   return static_cast<int64_t>(v);
-}
-
-[[noreturn]] void Usage() {
-  fprintf(stderr,
-          "usage: imapfront_loadgen SCENARIO [options]\n"
-          "  SCENARIO: bulk | small | handshake | idle\n"
-          "  -H HOST            (127.0.0.1)        -p PORT (10993)\n"
-          "  --plain            no TLS (direct to the sink)\n"
-          "  --login            send 'a0 LOGIN u p' after the greeting\n"
-          "  -c N               concurrent sessions (bulk 1, small 50, handshake 16)\n"
-          "  -t N               threads (default min(C, 2)), each its own epoll loop and SSL_CTX\n"
-          "  -n BYTES           bulk literal size per session (256M; K/M/G suffix)\n"
-          "  --chunk BYTES      bulk write size (16384)\n"
-          "  -k N               small: commands per session (200)\n"
-          "  -d SECS            handshake: measuring window (10)\n"
-          "  -m N               idle: sessions to hold (5000)\n"
-          "  --inflight N       idle: concurrent opening handshakes per thread (64)\n"
-          "  --settle SECS      idle: wait after all open before the RSS sample (1)\n"
-          "  --hold SECS        idle: hold after the RSS sample (2)\n"
-          "  --sources N        bind client sockets to 127.0.0.1 .. 127.0.0.N, round robin (1)\n"
-          "  --fd-check         exit 2 (LIMIT line) if RLIMIT_NOFILE < sessions + 16\n"
-          "  --pid PID          proxy root pid: CPU+RSS of its process tree\n"
-          "  --sink-pid PID     sink pid: CPU accounting\n"
-          "  --ciphersuites S   accepted and ignored (BoringSSL offers its TLS 1.3 suites)\n"
-          "  --timeout SECS     hard limit for the whole run (120)\n"
-          "  --label TEXT       copied into the RESULT line\n");
-  exit(2);
 }
 
 bool InitTls(Worker* w) {
@@ -978,8 +957,9 @@ void Watchdog() {
   double until = g_hard_deadline + 10;
   while (Now() < until) usleep(100000);
   printf("RESULT scenario=%s label=%s conns=%d threads=%d failed=%d timed_out=1 rc=1\n",
-         kScenarioNames[opt.scenario], opt.label, opt.scenario == kIdle ? opt.sessions : opt.conns,
-         opt.threads, std::max(1, g_failed.load()));
+         kScenarioNames[opt.scenario], opt.label.c_str(),
+         opt.scenario == kIdle ? opt.sessions : opt.conns, opt.threads,
+         std::max(1, g_failed.load()));
   fflush(stdout);
   _exit(1);
 }
@@ -987,67 +967,52 @@ void Watchdog() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) Usage();
-  for (int i = 0; i < 4; ++i)
-    if (!strcmp(argv[1], kScenarioNames[i])) opt.scenario = i;
-  if (opt.scenario < 0) Usage();
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    auto val = [&]() -> const char* {
-      if (i + 1 >= argc) Usage();
-      return argv[++i];
-    };
-    if (a == "-H")
-      opt.host = val();
-    else if (a == "-p")
-      opt.port = atoi(val());
-    else if (a == "--plain")
-      opt.plain = true;
-    else if (a == "--login")
-      opt.login = true;
-    else if (a == "-c")
-      opt.conns = atoi(val());
-    else if (a == "-t")
-      opt.threads = atoi(val());
-    else if (a == "-n")
-      opt.bytes = ParseSize(val());
-    else if (a == "--chunk")
-      opt.chunk = static_cast<int>(ParseSize(val()));
-    else if (a == "-k")
-      opt.cmds = atoi(val());
-    else if (a == "-d")
-      opt.duration = atof(val());
-    else if (a == "-m")
-      opt.sessions = atoi(val());
-    else if (a == "--inflight")
-      opt.inflight = atoi(val());
-    else if (a == "--settle")
-      opt.settle = atof(val());
-    else if (a == "--hold")
-      opt.hold = atof(val());
-    else if (a == "--pid")
-      opt.pid = atoi(val());
-    else if (a == "--sink-pid")
-      opt.sink_pid = atoi(val());
-    else if (a == "--timeout")
-      opt.timeout = atof(val());
-    else if (a == "--label")
-      opt.label = val();
-    else if (a == "--ciphersuites")
-      val();
-    else if (a == "--sources")
-      opt.sources = atoi(val());
-    else if (a == "--fd-check")
-      opt.fd_check = true;
-    else
-      Usage();
+  CLI::App app{"imapfront_loadgen: the side-by-side benchmark's IMAP-over-TLS load generator"};
+  std::string scenario, bytes_text = "256M", chunk_text = "16384", ciphersuites;
+  app.add_option("scenario", scenario, "bulk | small | handshake | idle")
+      ->required()
+      ->check(CLI::IsMember({"bulk", "small", "handshake", "idle"}));
+  app.add_option("-H", opt.host, "proxy address (127.0.0.1)");
+  app.add_option("-p", opt.port, "port (10993)")->check(CLI::Range(1, 65535));
+  app.add_flag("--plain", opt.plain, "no TLS (direct to the sink)");
+  app.add_flag("--login", opt.login, "send 'a0 LOGIN u p' after the greeting");
+  app.add_option("-c", opt.conns, "concurrent sessions (bulk 1, small 50, handshake 16)");
+  app.add_option("-t", opt.threads, "threads (default min(C, 2)), each its own epoll loop");
+  const auto size_check = CLI::Validator(
+      [](std::string& text) {
+        return ParseSize(text) ? std::string() : "not a byte count (K/M/G suffix): " + text;
+      },
+      "BYTES");
+  app.add_option("-n", bytes_text, "bulk literal size per session (256M)")->check(size_check);
+  app.add_option("--chunk", chunk_text, "bulk write size (16384)")->check(size_check);
+  app.add_option("-k", opt.cmds, "small: commands per session (200)");
+  app.add_option("-d", opt.duration, "handshake: measuring window in seconds (10)");
+  app.add_option("-m", opt.sessions, "idle: sessions to hold (5000)");
+  app.add_option("--inflight", opt.inflight, "idle: opening handshakes in flight per thread (64)");
+  app.add_option("--settle", opt.settle, "idle: seconds after all open before the RSS sample (1)");
+  app.add_option("--hold", opt.hold, "idle: seconds to hold after the RSS sample (2)");
+  app.add_option("--sources", opt.sources, "bind to 127.0.0.1 .. 127.0.0.N, round robin (1)");
+  app.add_flag("--fd-check", opt.fd_check, "exit 2 (LIMIT line) if RLIMIT_NOFILE < sessions + 16");
+  app.add_option("--pid", opt.pid, "proxy root pid: CPU+RSS of its process tree");
+  app.add_option("--sink-pid", opt.sink_pid, "sink pid: CPU accounting");
+  app.add_option("--ciphersuites", ciphersuites,
+                 "accepted and ignored (BoringSSL offers its TLS 1.3 suites)");
+  app.add_option("--timeout", opt.timeout, "hard limit for the whole run in seconds (120)");
+  app.add_option("--label", opt.label, "copied into the RESULT line");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
   }
-  if (parse_size_fail || opt.bytes < 0) Usage();
+  for (int i = 0; i < 4; ++i)
+    if (scenario == kScenarioNames[i]) opt.scenario = i;
+  opt.bytes = *ParseSize(bytes_text);
+  opt.chunk = static_cast<int>(std::min<int64_t>(*ParseSize(chunk_text), 1 << 24));
   if (opt.conns < 0) opt.conns = opt.scenario == kBulk ? 1 : opt.scenario == kSmall ? 50 : 16;
   int total = opt.scenario == kIdle ? opt.sessions : opt.conns;
   if (opt.threads <= 0) opt.threads = std::min(opt.scenario == kIdle ? total : opt.conns, 2);
   opt.threads = std::max(1, std::min(opt.threads, total));
-  if (opt.chunk < 1 || opt.chunk > (1 << 24)) opt.chunk = 16384;
+  if (opt.chunk < 1) opt.chunk = 16384;
   if (opt.inflight < 1) opt.inflight = 1;
   if (opt.sources < 1) opt.sources = 1;
 
@@ -1072,8 +1037,8 @@ int main(int argc, char** argv) {
   }
   g_addr.sin_family = AF_INET;
   g_addr.sin_port = htons(static_cast<uint16_t>(opt.port));
-  if (inet_pton(AF_INET, opt.host, &g_addr.sin_addr) != 1) {
-    fprintf(stderr, "imapfront_loadgen: bad host %s\n", opt.host);
+  if (inet_pton(AF_INET, opt.host.c_str(), &g_addr.sin_addr) != 1) {
+    fprintf(stderr, "imapfront_loadgen: bad host %s\n", opt.host.c_str());
     return 2;
   }
   g_data.resize(static_cast<size_t>(opt.chunk));
@@ -1280,7 +1245,8 @@ int main(int argc, char** argv) {
     }
   }
   printf("RESULT scenario=%s label=%s conns=%d threads=%d %s %s rc=%d\n",
-         kScenarioNames[opt.scenario], opt.label, total, opt.threads, res.c_str(), tls.c_str(), rc);
+         kScenarioNames[opt.scenario], opt.label.c_str(), total, opt.threads, res.c_str(),
+         tls.c_str(), rc);
   fflush(stdout);
   _exit(rc);  // the watchdog thread is still sleeping
 }

@@ -19,10 +19,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
-IMAPFRONT=${IMAPFRONT:-$BUILD/imapfront}
-LG=$BUILD/tests/imapfront_loadgen
-SINK=$BUILD/tests/imapfront_sink
+. "$ROOT/tests/bench/common.sh"
 SESSIONS=${SESSIONS:-100000}
 SOURCES=${SOURCES:-8}
 WORKERS=${WORKERS:-2}
@@ -30,9 +27,6 @@ PORT_BASE=${PORT_BASE:-27990}
 OUT=${OUT:-/tmp/imapfront-scale/$(date +%Y%m%d-%H%M%S)}
 SINK_PORT=$PORT_BASE
 LISTEN_PORT=$((PORT_BASE + 3))
-for bin in "$IMAPFRONT" "$LG" "$SINK"; do
-  [[ -x $bin ]] || { echo "missing $bin: build first (cmake --build build)" >&2; exit 1; }
-done
 mkdir -p "$OUT"
 
 # ---- kernel settings ------------------------------------------------------------
@@ -79,7 +73,6 @@ fi
 # ---- the run ------------------------------------------------------------------------
 SINK_PID=
 PX_PID=
-. "$ROOT/tests/bench/common.sh"
 trap 'stop "$PX_PID"; stop "$SINK_PID"; restore' EXIT
 trap 'exit 130' INT TERM
 
@@ -90,10 +83,7 @@ imapfront_config "$OUT/imapfront.json" "$WORKERS" "$OUT/ecdsa.crt" "$OUT/ecdsa.k
 SINK_PID=$!
 "$IMAPFRONT" --config "$OUT/imapfront.json" > "$OUT/imapfront.log" 2>&1 &
 PX_PID=$!
-for i in $(seq 75); do
-  "$LG" small -c 1 -k 1 -t 1 --login -p "$LISTEN_PORT" --timeout 2 >/dev/null 2>&1 && break
-  sleep 0.2
-done
+wait_ready "$PX_PID" "$LISTEN_PORT" || { echo "imapfront not ready:" >&2; tail -3 "$OUT/imapfront.log" >&2; exit 1; }
 echo "opening $RUN_SESSIONS sessions from $SOURCES source addresses through imapfront ($WORKERS workers)"
 timeout 900 "$LG" idle -m "$RUN_SESSIONS" --sources "$SOURCES" -t 2 --inflight 64 --settle 2 --hold 2 \
   --login -p "$LISTEN_PORT" --pid "$PX_PID" --sink-pid "$SINK_PID" --timeout 800 \

@@ -23,10 +23,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-$ROOT/build}
-IMAPFRONT=${IMAPFRONT:-$BUILD/imapfront}
-LG=$BUILD/tests/imapfront_loadgen
-SINK=$BUILD/tests/imapfront_sink
+. "$ROOT/tests/bench/common.sh"
 WORKERS_LIST=${WORKERS_LIST:-"1 2"}
 REPEAT=${REPEAT:-2}
 BULK_BYTES=${BULK_BYTES:-1G}
@@ -38,17 +35,12 @@ PROXIES=${*:-"imapfront haproxy hitch"}
 SINK_PORT=$PORT_BASE
 LISTEN_PORT=$((PORT_BASE + 3))
 
-for bin in "$IMAPFRONT" "$LG" "$SINK"; do
-  [[ -x $bin ]] || { echo "missing $bin: build first (cmake --build build)" >&2; exit 1; }
-done
 for p in $PROXIES; do
   [[ $p == imapfront ]] || command -v "$p" >/dev/null ||
     { echo "missing $p: apt-get install $p" >&2; exit 1; }
 done
 mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)"
-
-. "$ROOT/tests/bench/common.sh"
 
 # ---- certificates ----------------------------------------------------------------
 CERTS=$OUT/certs
@@ -113,14 +105,12 @@ CONF
       ;;
   esac
   PX_PID=$!
-  for i in $(seq 75); do
-    if ! kill -0 "$PX_PID" 2>/dev/null; then
-      echo "$name exited at start:" >&2; tail -3 "$dir/proxy.log" >&2; PX_PID=; return 1
-    fi
-    "$LG" small -c 1 -k 1 -t 1 --login -p "$LISTEN_PORT" --timeout 2 >/dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  echo "$name not ready after 15 s" >&2
+  wait_ready "$PX_PID" "$LISTEN_PORT" && return 0
+  if kill -0 "$PX_PID" 2>/dev/null; then
+    echo "$name not ready after 15 s" >&2
+  else
+    echo "$name exited at start:" >&2; tail -3 "$dir/proxy.log" >&2
+  fi
   stop "$PX_PID"; PX_PID=
   return 1
 }

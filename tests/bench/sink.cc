@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -43,7 +44,7 @@ constexpr size_t kLineCap = 8192;        // longer lines keep head and tail only
 struct Options {
   int port = 21143;
   int threads = 2;
-  const char* bind = "127.0.0.1";
+  std::string bind = "127.0.0.1";
 };
 Options opt;
 in_addr bind_addr{};
@@ -335,30 +336,20 @@ void PrintStats() {
   fflush(stderr);
 }
 
-[[noreturn]] void Usage() {
-  fprintf(stderr, "usage: imapfront_sink -p PORT [-t THREADS(2)] [-b BIND(127.0.0.1)]\n");
-  exit(2);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (i + 1 >= argc) Usage();
-    if (a == "-p")
-      opt.port = atoi(argv[++i]);
-    else if (a == "-t")
-      opt.threads = atoi(argv[++i]);
-    else if (a == "-b")
-      opt.bind = argv[++i];
-    else
-      Usage();
+  CLI::App app{"imapfront_sink: the side-by-side benchmark's plaintext IMAP sink"};
+  app.add_option("-p", opt.port, "port")->required()->check(CLI::Range(1, 65535));
+  app.add_option("-t", opt.threads, "threads (2)")->check(CLI::PositiveNumber);
+  app.add_option("-b", opt.bind, "bind address (127.0.0.1)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
   }
-  if (opt.port <= 0 || opt.port > 65535) Usage();
-  if (opt.threads < 1) opt.threads = 1;
-  if (inet_pton(AF_INET, opt.bind, &bind_addr) != 1) {
-    fprintf(stderr, "imapfront_sink: bad bind address %s\n", opt.bind);
+  if (inet_pton(AF_INET, opt.bind.c_str(), &bind_addr) != 1) {
+    fprintf(stderr, "imapfront_sink: bad bind address %s\n", opt.bind.c_str());
     return 2;
   }
   rlimit rl;
@@ -376,8 +367,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   counters = std::make_unique<Counters[]>(static_cast<size_t>(opt.threads));
   for (int i = 0; i < opt.threads; ++i) std::thread(ThreadMain, i).detach();
-  fprintf(stderr, "sink: listening %s:%d threads=%d pid=%d\n", opt.bind, opt.port, opt.threads,
-          static_cast<int>(getpid()));
+  fprintf(stderr, "sink: listening %s:%d threads=%d pid=%d\n", opt.bind.c_str(), opt.port,
+          opt.threads, static_cast<int>(getpid()));
   for (;;) {
     int sig = 0;
     sigwait(&ss, &sig);
