@@ -35,7 +35,6 @@ void Session::ConnectNextBackend() {
   backend_.in_flight = 0;
   EndConnecting();
   connecting_ = std::make_unique<Connecting>(limits().max_line_bytes);
-  connect_start_ns_ = uv_hrtime();
   ArmTimer(limits().backend_connect_timeout);
   if (address.numeric) {
     StartConnect(address.numeric->sa());
@@ -195,7 +194,7 @@ void Session::BackendBytes(std::span<const uint8_t> bytes) {
 void Session::BackendGreeted() {
   phase_ = Phase::kRelay;
   host_->stats().Observe(Histogram::kBackendConnect,
-                         static_cast<double>(uv_hrtime() - connect_start_ns_) / 1e9);
+                         static_cast<double>(uv_hrtime() - connecting_->start_ns) / 1e9);
   std::string line = std::move(connecting_->greeting_line);
   EndConnecting();
   backend_used_ = &route_->backends[backend_index_];

@@ -356,7 +356,6 @@ void Session::Close(CloseReason reason, const char* bye) {
   phase_ = Phase::kClosing;
   if (conversation_) conversation_->Halt();
   EndConnecting();
-  host_->deadlines().Cancel(&deadline_);
   UpdateReading(client_, false, nullptr);
   UpdateReading(backend_, false, nullptr);
   if (was_plain && bye && !client_.failed()) WritePlain(std::string("* BYE ") + bye + "\r\n");

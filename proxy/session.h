@@ -246,6 +246,7 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   // relaying session pays one pointer.
   struct Connecting {
     explicit Connecting(size_t max_line_bytes) : greeting(max_line_bytes) {}
+    uint64_t start_ns = uv_hrtime();  // the attempt began (the backend_connect histogram)
     imap::GreetingScanner greeting;
     std::string greeting_line;
     ResolveWait resolve_wait;  // the backend's name being looked up
@@ -277,7 +278,6 @@ class Session final : private tls::CiphertextSink, private imap::ConversationSin
   uint64_t last_activity_ms_ = 0;
   uint64_t born_ms_ = 0;
   uint64_t handshake_start_ns_ = 0;         // the client's first TLS byte (uv_hrtime); 0: none yet
-  uint64_t connect_start_ns_ = 0;           // the current backend attempt began
   uint64_t pending_deadline_ms_ = 0;        // pending_end_ at the latest
   uint64_t poll_deadline_ms_ = 0;           // an emulated IDLE's next poll; 0: none
   uint32_t backend_index_ = 0;              // the backend being tried or used

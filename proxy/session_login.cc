@@ -137,7 +137,7 @@ void Session::BeginAttempt() {
 void Session::LoginBackendGreeted(std::span<const uint8_t> rest) {
   phase_ = Phase::kLoggingIn;
   host_->stats().Observe(Histogram::kBackendConnect,
-                         static_cast<double>(uv_hrtime() - connect_start_ns_) / 1e9);
+                         static_cast<double>(uv_hrtime() - connecting_->start_ns) / 1e9);
   EndConnecting();
   const imap::LoginAttempt& attempt = login_->gate->attempt();
   std::string id;
